@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# pretest: the Debian packages the integration tests drive (real clients and servers, QEMU).
+# As root, installs what is missing; otherwise prints the exact apt-get line and stops.
+set -euo pipefail
+
+# command → package that provides it
+declare -A need=(
+  [tftp]=tftp-hpa
+  [atftp]=atftp
+  [atftpd]=atftpd
+  [curl]=curl
+  [busybox]=busybox-static
+  [dhclient]=isc-dhcp-client
+  [kea-dhcp4]=kea-dhcp4-server
+  [perfdhcp]=kea-admin
+  [nginx]=nginx-light
+  [qemu-system-x86_64]=qemu-system-x86
+  [ip]=iproute2
+  [iptables]=iptables
+  [openssl]=openssl
+  [cpio]=cpio
+  [modprobe]=kmod
+)
+# files → package
+declare -A files=(
+  [/usr/lib/ipxe/undionly.kpxe]=ipxe
+  [/usr/lib/ipxe/ipxe.efi]=ipxe
+  [/usr/lib/ipxe/qemu/pxe-virtio.rom]=ipxe-qemu
+  [/usr/share/OVMF/OVMF_CODE.fd]=ovmf
+  [/usr/lib/PXELINUX/lpxelinux.0]=pxelinux
+  [/usr/lib/syslinux/modules/bios/ldlinux.c32]=syslinux-common
+)
+
+missing=()
+for cmd in "${!need[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${need[$cmd]}")
+done
+for f in "${!files[@]}"; do
+  [ -e "$f" ] || missing+=("${files[$f]}")
+done
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "The integration tests need Debian packages that are missing. Install them with:" >&2
+  echo "  sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "pretest: installing ${missing[*]}" >&2
+# Packages like atftpd, nginx and kea would start their services on install and take the ports the
+# tests use: keep them stopped.
+policy=/usr/sbin/policy-rc.d
+made_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+[ "$made_policy" = 1 ] && rm -f "$policy"
+exit 0
