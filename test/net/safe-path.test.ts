@@ -33,7 +33,6 @@ test('traversal, encoded dots, NUL, backslashes and escaping symlinks are refuse
     'undionly.kpxe\0.cfg',
     '..\\secret',
     'escape',
-    '%zz',
   ]) {
     const r = await resolveUnderRoot(root, bad);
     assert.equal(r.path, null, bad);
