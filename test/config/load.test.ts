@@ -82,3 +82,9 @@ test('invalid YAML and unreadable files are config errors', () => {
   assert.throws(() => loadConfig({ file: '/nonexistent/kiln.yaml', env: {} }), /cannot read/);
   assert.throws(() => loadConfig({ file: yamlFile('- 1\n- 2\n'), env: {} }), /mapping/);
 });
+
+test('the packaged example config loads', () => {
+  const file = new URL('../../packaging/etc/kiln.yaml', import.meta.url).pathname;
+  const { config } = loadConfig({ file, env: {} });
+  assert.equal(config.data_dir, '/var/lib/kiln');
+});
