@@ -24,7 +24,15 @@ if (!gyp) {
   console.warn('kiln: node-gyp not found; the native addon is not built (kiln falls back to streams).');
   process.exit(process.env.KILN_REQUIRE_NATIVE === '1' ? 1 : 0);
 }
-const res = spawnSync(process.execPath, [gyp, 'rebuild'], { cwd: root, stdio: 'inherit' });
+// node-gyp downloads Node's headers unless told where they are; offline machines cannot. The headers
+// that ship with this very node (distro packages and official tarballs put them in
+// <prefix>/include/node) match it exactly, so prefer them when no nodedir was configured.
+const args = [gyp, 'rebuild'];
+const prefix = dirname(dirname(process.execPath));
+if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'node_api.h'))) {
+  args.push(`--nodedir=${prefix}`);
+}
+const res = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
 if (res.status !== 0) {
   console.warn('kiln: the native addon failed to build; kiln will run with its pure-Node fallbacks.');
   process.exit(process.env.KILN_REQUIRE_NATIVE === '1' ? 1 : 0);
