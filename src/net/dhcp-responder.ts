@@ -12,8 +12,8 @@ import {
 } from '../protocols/dhcp4/message.js';
 import { ipBytes, ipsBytes, Opt, type Options, optIp, optU16, u32Bytes } from '../protocols/dhcp4/options.js';
 import { BOOTREPLY, type DhcpPacket, FLAG_BROADCAST, MAX_DHCP_SIZE } from '../protocols/dhcp4/packet.js';
-import { classifyBootClient } from '../protocols/pxe/classify.js';
 import { ipxeNoProxyDhcp, pxeVendorOptions } from '../protocols/pxe/boot-options.js';
+import { classifyBootClient } from '../protocols/pxe/classify.js';
 import { Allocator } from './dhcp-allocator.js';
 import type { BootAnswer, DhcpPolicy, DhcpSubnet, Lease, LeaseStore } from './dhcp-policy.js';
 
@@ -58,11 +58,15 @@ export class DhcpResponder {
   handle(inb: Inbound): Outbound | null {
     const p = inb.packet;
     const type = clientMessageType(p);
-    if (p.htype !== 1 || p.hlen !== 6) throw new DecodeError(`hardware type ${p.htype}/${p.hlen} is not Ethernet`);
+    if (p.htype !== 1 || p.hlen !== 6)
+      throw new DecodeError(`hardware type ${p.htype}/${p.hlen} is not Ethernet`);
     const mac = macFromBytes(p.chaddr);
     const subnet = this.policy.subnetFor({ ifname: inb.ifname, giaddr: p.giaddr });
     if (!subnet) {
-      this.log.debug({ mac, ifname: inb.ifname, giaddr: intToIp(p.giaddr) }, 'dhcp: no served subnet, silent');
+      this.log.debug(
+        { mac, ifname: inb.ifname, giaddr: intToIp(p.giaddr) },
+        'dhcp: no served subnet, silent',
+      );
       return null;
     }
     if (inb.localPort !== 67 || subnet.mode === 'proxy') return this.proxy(inb, type, mac, subnet);

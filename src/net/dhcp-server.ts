@@ -70,7 +70,8 @@ export class DhcpServer {
     try {
       for (const ifname of interfaces) {
         this.sockets.push(await this.open(ifname, this.opts.port, false));
-        if (this.opts.proxyPort !== null) this.sockets.push(await this.open(ifname, this.opts.proxyPort, true));
+        if (this.opts.proxyPort !== null)
+          this.sockets.push(await this.open(ifname, this.opts.proxyPort, true));
       }
     } catch (err) {
       await this.stop();
@@ -95,7 +96,8 @@ export class DhcpServer {
     socket.setBroadcast(true);
     if (this.opts.bindToDevice) {
       const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-      if (typeof fd !== 'number' || fd < 0) throw new Error('DHCP: cannot read the socket fd for SO_BINDTODEVICE');
+      if (typeof fd !== 'number' || fd < 0)
+        throw new Error('DHCP: cannot read the socket fd for SO_BINDTODEVICE');
       this.opts.bindToDevice(fd, ifname);
     }
     const bound: Bound = { ifname, port, bootServer, socket };
@@ -119,7 +121,10 @@ export class DhcpServer {
     } catch (err) {
       this.stats.dropped++;
       if (isKilnError(err)) {
-        this.log.debug({ from: rinfo.address, code: err.code, why: err.message }, 'DHCP: malformed request dropped');
+        this.log.debug(
+          { from: rinfo.address, code: err.code, why: err.message },
+          'DHCP: malformed request dropped',
+        );
       } else {
         this.log.error({ err, from: rinfo.address }, 'DHCP: error handling request');
       }

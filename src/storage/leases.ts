@@ -148,7 +148,7 @@ export class LeaseDb {
     this.flush();
     const cutoff = this.clock() - olderThanMs;
     const gone = this.db
-      .prepare("DELETE FROM dhcp_lease WHERE expires_at < ? AND reported = 1 RETURNING ip")
+      .prepare('DELETE FROM dhcp_lease WHERE expires_at < ? AND reported = 1 RETURNING ip')
       .all(cutoff) as Array<{ ip: number }>;
     for (const { ip } of gone) {
       const l = this.byIpMap.get(ip);
