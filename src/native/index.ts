@@ -35,10 +35,24 @@ interface Binding {
   close(fd: number): number;
   sendfile(outFd: number, inFd: number, offset: number, count: number): number;
   socketError(fd: number): number;
+  SocketDup: new (fd: number) => SocketDupHandle;
+}
+
+/**
+ * A close-on-exec duplicate of a socket's fd that this code owns (libuv owns the original and may
+ * close it at any time), with a one-shot wait for writability. `close()` releases the duplicate.
+ */
+export interface SocketDupHandle {
+  /** The duplicate fd, or -1 after close(). */
+  readonly fd: number;
+  /** Calls `cb` once when the socket can take more bytes or has failed (status < 0: a libuv error). */
+  waitWritable(cb: (status: number) => void): void;
+  /** Stops any wait and closes the duplicate (asynchronously, on libuv's next turn). Idempotent. */
+  close(): void;
 }
 
 /** The ABI this loader speaks; a stale build/ from an older checkout is refused rather than misused. */
-const ABI_VERSION = 1;
+const ABI_VERSION = 2;
 
 export class NativeUnavailableError extends KilnError {
   constructor(reason: string) {
@@ -178,6 +192,17 @@ export function dupFd(fd: number): number {
     return binding().dup(fd);
   } catch (err) {
     rethrow(err, `fd ${fd}`);
+  }
+}
+
+/** Duplicate a socket's fd for sendfile; see SocketDupHandle. Throws like Node on failure. */
+export function openSocketDup(socketFd: number): SocketDupHandle {
+  checkFd(socketFd, 'socket fd');
+  const b = binding();
+  try {
+    return new b.SocketDup(socketFd);
+  } catch (err) {
+    rethrow(err, `fd ${socketFd}`);
   }
 }
 

@@ -16,6 +16,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <uv.h>
 
 namespace {
 
@@ -141,14 +142,121 @@ Napi::Value SocketError(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, err);
 }
 
+// SocketDup: a duplicate of a socket fd that libuv owns, plus a one-shot "tell me when it is
+// writable" built on uv_poll. Node has no way to wait for a socket's writability without writing
+// through it, and sendfile writes behind Node's back; the dup keeps a late sendfile from ever hitting
+// an fd number that libuv has closed and the kernel handed to someone else.
+// The dup is closed only from uv_close's callback: libuv forbids closing a polled fd first.
+struct PollState {
+  uv_poll_t handle;
+  int fd;
+  napi_env env;
+  Napi::FunctionReference cb;
+};
+
+class SocketDup : public Napi::ObjectWrap<SocketDup> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "SocketDup",
+                       {InstanceAccessor<&SocketDup::Fd>("fd"),
+                        InstanceMethod<&SocketDup::WaitWritable>("waitWritable"),
+                        InstanceMethod<&SocketDup::Close>("close")});
+  }
+
+  explicit SocketDup(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SocketDup>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsNumber()) {
+      Napi::TypeError::New(env, "SocketDup(fd)").ThrowAsJavaScriptException();
+      return;
+    }
+    int fd = fcntl(info[0].As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+      ThrowErrno(env, errno, "dup");
+      return;
+    }
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    state_ = new PollState();
+    state_->fd = fd;
+    state_->env = env;
+    state_->handle.data = state_;
+    int r = uv_poll_init(loop, &state_->handle, fd);
+    if (r != 0) {
+      close(fd);
+      delete state_;
+      state_ = nullptr;
+      ThrowErrno(env, -r, "uv_poll_init");
+    }
+  }
+
+  ~SocketDup() override { Shutdown(); }
+
+ private:
+  Napi::Value Fd(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), state_ ? state_->fd : -1);
+  }
+
+  // waitWritable(cb): cb(status) once, when the socket can take more bytes or has failed
+  // (status < 0, or a later sendfile reports the error). Re-arm by calling again.
+  Napi::Value WaitWritable(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!state_) return ThrowErrno(env, EBADF, "waitWritable");
+    if (info.Length() < 1 || !info[0].IsFunction()) {
+      Napi::TypeError::New(env, "waitWritable(callback)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    state_->cb = Napi::Persistent(info[0].As<Napi::Function>());
+    int r = uv_poll_start(&state_->handle, UV_WRITABLE | UV_DISCONNECT, OnPoll);
+    if (r != 0) {
+      state_->cb.Reset();
+      return ThrowErrno(env, -r, "uv_poll_start");
+    }
+    return env.Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  void Shutdown() {
+    if (!state_) return;
+    state_->cb.Reset();
+    uv_poll_stop(&state_->handle);
+    uv_close(reinterpret_cast<uv_handle_t*>(&state_->handle), [](uv_handle_t* h) {
+      auto* st = static_cast<PollState*>(h->data);
+      close(st->fd);
+      delete st;
+    });
+    state_ = nullptr;
+  }
+
+  static void OnPoll(uv_poll_t* h, int status, int /*events*/) {
+    auto* st = static_cast<PollState*>(h->data);
+    uv_poll_stop(h);
+    if (st->cb.IsEmpty()) return;
+    Napi::Env env(st->env);
+    Napi::HandleScope scope(env);
+    // Take the callback out first: it may re-arm (set a new one) or close.
+    Napi::FunctionReference cb = std::move(st->cb);
+    cb.Value().MakeCallback(env.Global(), {Napi::Number::New(env, status)});
+    if (env.IsExceptionPending()) {
+      napi_fatal_exception(env, env.GetAndClearPendingException().Value());
+    }
+  }
+
+  PollState* state_ = nullptr;
+};
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("SocketDup", SocketDup::Define(env));
   exports.Set("reusePortSocket", Napi::Function::New(env, ReusePortSocket));
   exports.Set("bindToDevice", Napi::Function::New(env, BindToDevice));
   exports.Set("dup", Napi::Function::New(env, Dup));
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("sendfile", Napi::Function::New(env, Sendfile));
   exports.Set("socketError", Napi::Function::New(env, SocketError));
-  exports.Set("abiVersion", Napi::Number::New(env, 1));
+  exports.Set("abiVersion", Napi::Number::New(env, 2));
   return exports;
 }
 
