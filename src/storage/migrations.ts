@@ -68,16 +68,21 @@ export function runMigrations(
     );
   }
   const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+  const isDone = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?');
   const applied: number[] = [];
   for (const m of migrations) {
     if (done.has(m.version)) continue;
-    const step = db.transaction(() => {
+    // Several region workers may start at once: take the write lock first (IMMEDIATE) and look
+    // again, so exactly one of them applies each step and the others see it done.
+    const step = db.transaction((): boolean => {
+      if (isDone.get(m.version)) return false;
       if (typeof m.up === 'string') db.exec(m.up);
       else m.up(db);
       record.run(m.version, m.name, new Date().toISOString());
+      return true;
     });
     try {
-      step();
+      if (!step.immediate()) continue;
     } catch (err) {
       throw new KilnError(
         'KILN_ERR_MIGRATION',
