@@ -109,11 +109,16 @@ function extractKernel(cacheDir, deb) {
   log(`unpacking ${basename(deb)}`);
   const tmp = mkdtempSync(join(tmpdir(), 'kiln-kernel-'));
   try {
-    execFileSync('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" ./boot ./lib/modules', 'sh', deb, tmp], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    execFileSync(
+      'sh',
+      ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" ./boot ./lib/modules', 'sh', deb, tmp],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
     const versions = readdirSync(join(tmp, 'lib/modules'));
-    if (versions.length !== 1) throw new Error(`expected one kernel version in ${deb}, found ${versions.join(', ')}`);
+    if (versions.length !== 1)
+      throw new Error(`expected one kernel version in ${deb}, found ${versions.join(', ')}`);
     const version = versions[0];
     sh('depmod', ['-b', tmp, version]);
     const order = [];
@@ -201,7 +206,8 @@ export function build({ outDir, force = false }) {
   const pkg = resolveKernelPackage(cacheDir);
   const busybox = findBusybox();
   const inputs = createHash('sha256');
-  for (const f of ['build.mjs', 'cpio.mjs', 'init.sh', 'udhcpc.script']) inputs.update(readFileSync(join(here, f)));
+  for (const f of ['build.mjs', 'cpio.mjs', 'init.sh', 'udhcpc.script'])
+    inputs.update(readFileSync(join(here, f)));
   inputs.update(readFileSync(busybox));
   inputs.update(`${pkg}\n${MODULES.join(',')}\n`);
   const stamp = inputs.digest('hex');

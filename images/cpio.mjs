@@ -79,7 +79,9 @@ export function encodeNewc(entries) {
         parts.push(...record(ino++, S_IFLNK | 0o777, 1, [0, 0], name, Buffer.from(e.target, 'utf8')));
         break;
       case 'chardev':
-        parts.push(...record(ino++, S_IFCHR | (e.mode ?? 0o600), 1, [e.major, e.minor], name, Buffer.alloc(0)));
+        parts.push(
+          ...record(ino++, S_IFCHR | (e.mode ?? 0o600), 1, [e.major, e.minor], name, Buffer.alloc(0)),
+        );
         break;
       default:
         throw new Error(`unknown cpio entry type ${/** @type {any} */ (e).type}`);
