@@ -9,7 +9,7 @@ export interface OpenDatabaseOptions {
 }
 
 /** An operator-facing reason for a SQLite failure at open time, keyed by SQLite's result code. */
-function explain(path: string, err: unknown): KilnError {
+export function explainOpenError(path: string, err: unknown): KilnError {
   const code = (err as { code?: string }).code ?? '';
   const msg = (err as Error).message ?? String(err);
   if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
@@ -64,7 +64,7 @@ export function openDatabase(
   try {
     db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
   } catch (err) {
-    throw explain(path, err);
+    throw explainOpenError(path, err);
   }
   try {
     db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(opts.busyTimeoutMs ?? 5000))}`);
@@ -81,7 +81,7 @@ export function openDatabase(
     db.pragma('synchronous = NORMAL');
   } catch (err) {
     db.close();
-    throw explain(path, err);
+    throw explainOpenError(path, err);
   }
   return db;
 }

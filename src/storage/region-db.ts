@@ -42,6 +42,9 @@ export function openRegionDatabase(
     runMigrations(db, regionMigrations, logger);
   } catch (err) {
     db.close();
+    // Another process holding the write lock shows up here, as the first write: say so plainly.
+    const cause = (err as { cause?: { code?: unknown } }).cause;
+    if (typeof cause?.code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(cause.code)) throw explainOpenError(path, cause);
     throw err;
   }
   return db;
