@@ -1,0 +1,300 @@
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { describeError } from '../lib/errors.js';
+import { cidrContains, formatCidr, intToIp, ipToInt, parseCidr } from '../lib/ipv4.js';
+import type { Logger } from '../lib/logger.js';
+import { type Mac, parseMac } from '../lib/mac.js';
+import type {
+  BootAnswer,
+  BootQuery,
+  DhcpPolicy,
+  DhcpSubnet,
+  Lease,
+  SubnetQuery,
+} from '../net/dhcp-policy.js';
+import { probeDhcpServer } from '../net/dhcp-probe.js';
+import { type BindToDevice, DhcpServer } from '../net/dhcp-server.js';
+import type { DhcpConfig, LeaseRecord } from '../rpc/commands/dhcp.js';
+import { LeaseDb } from '../storage/leases.js';
+import { openRackDb, type RackDb } from '../storage/rack-db.js';
+import { defaultBootAnswer } from './dhcp-boot.js';
+
+/** Something the operator should see in the region's event log. */
+export interface DhcpEvent {
+  type: 'dhcp.rogue_server' | 'dhcp.interface_unserved' | 'dhcp.bad_subnet' | 'dhcp.serving';
+  level: 'info' | 'warning' | 'error';
+  text: string;
+  data: Record<string, unknown>;
+}
+
+export interface DhcpServiceOptions {
+  dataDir: string;
+  /** rack.dhcp.port / proxy_port; tests in namespaces use the real ones. */
+  port: number;
+  proxyPort: number | null;
+  /** rack.dhcp.interfaces: when non-empty, only these may be served. */
+  allowedInterfaces: readonly string[];
+  httpPort: number;
+  advertiseAddress?: string;
+  logger: Logger;
+  /** The booter's answer; defaults to defaultBootAnswer (pxe table + rack HTTP URL). */
+  boot?: (q: BootQuery) => BootAnswer | null;
+  /** From the native addon; without it only one interface can be served. */
+  bindToDevice?: BindToDevice | null;
+  /** How long to listen for another DHCP server before serving a managed subnet; 0 skips the probe. */
+  probeTimeoutMs?: number;
+  onEvent?: (e: DhcpEvent) => void;
+  onLease?: (l: Lease) => void;
+  /** Local interfaces; os.networkInterfaces() unless given. */
+  listInterfaces?: typeof networkInterfaces;
+  durability?: 'normal' | 'full';
+}
+
+interface Served {
+  ifname: string;
+  address: number;
+  subnet: DhcpSubnet;
+}
+
+/**
+ * Starts, re-configures and stops the rack's DHCP server from the region's DhcpConfig. Safety rules
+ * live here (DESIGN.md): nothing is served until a subnet arrives in the config (the region sends only
+ * managed subnets assigned to this rack), only interfaces with an address inside such a subnet are
+ * served, and a managed subnet where another DHCP server answers is refused with an event.
+ */
+export class DhcpService implements DhcpPolicy {
+  readonly leases: LeaseDb;
+  private readonly db: RackDb;
+  private server: DhcpServer | null = null;
+  private served: Served[] = [];
+  private subnets: DhcpSubnet[] = [];
+  private readonly variants = new Map<string, DhcpSubnet>();
+  private readonly boot_: (q: BootQuery) => BootAnswer | null;
+  private lastKey = '';
+  private probed = new Map<string, string | null>();
+  private readonly log: Logger;
+
+  constructor(private readonly opts: DhcpServiceOptions) {
+    this.log = opts.logger;
+    this.db = openRackDb(join(opts.dataDir, 'rack.db'), { durability: opts.durability ?? 'normal' });
+    this.leases = new LeaseDb(this.db);
+    this.boot_ =
+      opts.boot ??
+      defaultBootAnswer({
+        httpPort: opts.httpPort,
+        ...(opts.advertiseAddress ? { advertiseAddress: opts.advertiseAddress } : {}),
+      });
+  }
+
+  // --- DhcpPolicy -------------------------------------------------------------------------------
+
+  subnetFor(q: SubnetQuery): DhcpSubnet | null {
+    const local = this.served.filter((s) => s.ifname === q.ifname);
+    if (local.length === 0) return null;
+    if (q.giaddr === 0) return local[0]!.subnet;
+    // Relayed: the subnet containing giaddr (RFC 2131 §4.3.1), answered with our address on the
+    // interface the relay reached.
+    const s = this.subnets.find((x) => cidrContains(x.cidr, q.giaddr));
+    if (!s) return null;
+    const key = `${s.id}@${q.ifname}`;
+    let v = this.variants.get(key);
+    if (!v || v.cidr !== s.cidr || v.ranges !== s.ranges) {
+      v = { ...s, serverAddress: local[0]!.address };
+      this.variants.set(key, v);
+    }
+    return v;
+  }
+
+  boot(q: BootQuery): BootAnswer | null {
+    return this.boot_(q);
+  }
+
+  onLease(l: Lease): void {
+    this.opts.onLease?.(l);
+  }
+
+  // --- lifecycle ---------------------------------------------------------------------------------
+
+  /** Apply a configuration (the first one, or a change). Idempotent for an unchanged config. */
+  async apply(cfg: DhcpConfig): Promise<void> {
+    const subnets = this.parse(cfg);
+    const candidates = this.match(subnets);
+    const key = JSON.stringify([cfg, candidates.map((c) => [c.ifname, c.address, c.subnet.id])]);
+    if (key === this.lastKey) return;
+    this.lastKey = key;
+
+    const served: Served[] = [];
+    for (const c of candidates) {
+      if (c.subnet.mode === 'managed' && (this.opts.probeTimeoutMs ?? 2000) > 0) {
+        const pk = `${c.ifname}/${formatCidr(c.subnet.cidr)}`;
+        if (!this.probed.has(pk) && !this.isServing(c.ifname)) {
+          this.probed.set(pk, await this.probe(c));
+        }
+        const other = this.probed.get(pk);
+        if (other) {
+          this.event({
+            type: 'dhcp.rogue_server',
+            level: 'error',
+            text: `Another DHCP server (${other}) answers on ${c.ifname} in ${formatCidr(c.subnet.cidr)}; kiln will not serve this subnet there. Remove it, or put the subnet in proxy mode.`,
+            data: { subnet_id: c.subnet.id, ifname: c.ifname, server: other },
+          });
+          continue;
+        }
+      }
+      served.push(c);
+    }
+    let ifnames = [...new Set(served.map((s) => s.ifname))];
+    if (ifnames.length > 1 && !this.opts.bindToDevice) {
+      this.event({
+        type: 'dhcp.interface_unserved',
+        level: 'error',
+        text: `SO_BINDTODEVICE (native addon) is unavailable, so DHCP serves only ${ifnames[0]}; not served: ${ifnames.slice(1).join(', ')}`,
+        data: { served: ifnames[0], unserved: ifnames.slice(1) },
+      });
+      ifnames = ifnames.slice(0, 1);
+    }
+    this.subnets = subnets;
+    this.served = served.filter((s) => ifnames.includes(s.ifname));
+    this.variants.clear();
+    const running = this.server ? [...new Set(this.server.ports().map((p) => p.ifname))].sort() : [];
+    if (JSON.stringify(running) !== JSON.stringify([...ifnames].sort())) {
+      await this.server?.stop();
+      this.server = null;
+      if (ifnames.length > 0) {
+        const server = new DhcpServer({
+          interfaces: ifnames,
+          port: this.opts.port,
+          proxyPort: this.opts.proxyPort,
+          policy: this,
+          leases: this.leases,
+          logger: this.log,
+          bindToDevice: this.opts.bindToDevice ?? null,
+        });
+        await server.start();
+        this.server = server;
+      }
+    }
+    this.event({
+      type: 'dhcp.serving',
+      level: 'info',
+      text: ifnames.length > 0 ? `DHCP serving on ${ifnames.join(', ')}` : 'DHCP serving nothing',
+      data: {
+        interfaces: this.served.map((s) => ({
+          ifname: s.ifname,
+          subnet_id: s.subnet.id,
+          mode: s.subnet.mode,
+        })),
+      },
+    });
+  }
+
+  private isServing(ifname: string): boolean {
+    return this.server?.ports().some((p) => p.ifname === ifname) ?? false;
+  }
+
+  private async probe(c: Served): Promise<string | null> {
+    try {
+      return await probeDhcpServer({
+        ifname: c.ifname,
+        timeoutMs: this.opts.probeTimeoutMs ?? 2000,
+        ownAddresses: this.served.map((s) => s.address).concat(c.address),
+        bindToDevice: this.opts.bindToDevice ?? null,
+      });
+    } catch (err) {
+      // Port 68 taken (a DHCP client runs here): we cannot look, so we do not serve blind.
+      this.log.warn({ ifname: c.ifname, err: describeError(err) }, 'DHCP probe failed');
+      return `unknown (probe failed: ${describeError(err)})`;
+    }
+  }
+
+  private parse(cfg: DhcpConfig): DhcpSubnet[] {
+    const out: DhcpSubnet[] = [];
+    for (const s of cfg.subnets) {
+      try {
+        const cidr = parseCidr(s.cidr);
+        const ranges = s.dynamic_ranges.map((r) => ({ start: ipToInt(r.start), end: ipToInt(r.end) }));
+        const reservations = s.reservations.map((r) => ({
+          mac: parseMac(r.mac) as Mac,
+          ip: ipToInt(r.ip),
+          ...(r.hostname ? { hostname: r.hostname } : {}),
+        }));
+        out.push({
+          id: String(s.id),
+          cidr,
+          mode: s.proxy_mode ? 'proxy' : 'managed',
+          serverAddress: 0,
+          routers: s.gateway ? [ipToInt(s.gateway)] : [],
+          dnsServers: s.dns_servers.map(ipToInt),
+          ...(s.domain ? { domain: s.domain } : {}),
+          leaseSeconds: s.lease_seconds,
+          ranges: ranges.filter(
+            (r) => r.start <= r.end && cidrContains(cidr, r.start) && cidrContains(cidr, r.end),
+          ),
+          reservations: reservations.filter((r) => cidrContains(cidr, r.ip)),
+        });
+      } catch (err) {
+        this.event({
+          type: 'dhcp.bad_subnet',
+          level: 'error',
+          text: `subnet ${s.id} (${s.cidr}) not served: ${describeError(err)}`,
+          data: { subnet_id: s.id },
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Interfaces with an IPv4 address inside a configured subnet (and allowed by rack.dhcp.interfaces). */
+  private match(subnets: DhcpSubnet[]): Served[] {
+    const out: Served[] = [];
+    const ifs = (this.opts.listInterfaces ?? networkInterfaces)();
+    for (const [ifname, addrs] of Object.entries(ifs)) {
+      if (this.opts.allowedInterfaces.length > 0 && !this.opts.allowedInterfaces.includes(ifname)) continue;
+      for (const a of addrs ?? []) {
+        if (a.family !== 'IPv4' || a.internal) continue;
+        const ip = ipToInt(a.address);
+        const s = subnets.find((x) => cidrContains(x.cidr, ip));
+        if (s && !out.some((o) => o.ifname === ifname && o.subnet.id === s.id)) {
+          out.push({ ifname, address: ip, subnet: { ...s, serverAddress: ip } });
+        }
+      }
+    }
+    return out;
+  }
+
+  private event(e: DhcpEvent): void {
+    const level = e.level === 'warning' ? 'warn' : e.level;
+    this.log[level]({ event: e.type, ...e.data }, e.text);
+    this.opts.onEvent?.(e);
+  }
+
+  /** Lease changes the region has not acknowledged, shaped for UpdateLeases. */
+  pendingLeaseReports(limit = 1000): Array<LeaseRecord> {
+    return this.leases.unreported(limit).map((l) => ({
+      subnet_id: Number(l.subnetId),
+      ip: intToIp(l.ip),
+      mac: l.mac,
+      state: l.state,
+      expires_at: l.expiresAt,
+      hostname: l.hostname,
+      updated_at: l.updatedAt,
+    }));
+  }
+
+  /** After UpdateLeases succeeded for these records. */
+  leasesReported(records: ReadonlyArray<Pick<LeaseRecord, 'ip' | 'updated_at'>>): void {
+    this.leases.markReported(records.map((r) => ({ ip: ipToInt(r.ip), updatedAt: r.updated_at })));
+  }
+
+  /** Port numbers actually bound, per interface (for logs and tests). */
+  ports(): Array<{ ifname: string; port: number }> {
+    return this.server?.ports() ?? [];
+  }
+
+  async stop(): Promise<void> {
+    await this.server?.stop();
+    this.server = null;
+    this.leases.flush();
+    this.db.close();
+  }
+}
