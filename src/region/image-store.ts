@@ -70,6 +70,13 @@ export class ChecksumMismatchError extends KilnError {
   }
 }
 
+/** A file is bigger than the store accepts. */
+export class ImageTooLargeError extends KilnError {
+  constructor(label: string, maxBytes: number) {
+    super('KILN_ERR_IMAGE_TOO_LARGE', `${label} is larger than the limit of ${maxBytes} bytes`, { maxBytes });
+  }
+}
+
 /** A source could not be read (missing file, HTTP error, connection lost). */
 export class ImageSourceError extends KilnError {
   constructor(message: string, details?: Record<string, unknown>, cause?: unknown) {
@@ -91,6 +98,7 @@ export function checkSha256(value: string, what = 'sha256'): string {
 const PROGRESS_EVERY_BYTES = 4 * 1024 * 1024;
 
 export class ImageStore {
+  readonly dataDir: string;
   readonly root: string;
   readonly filesDir: string;
   readonly tmpDir: string;
@@ -98,7 +106,8 @@ export class ImageStore {
   private readonly idleTimeoutMs: number;
 
   constructor(opts: ImageStoreOptions) {
-    this.root = resolve(opts.dataDir, 'images');
+    this.dataDir = resolve(opts.dataDir);
+    this.root = join(this.dataDir, 'images');
     this.filesDir = join(this.root, 'sha256');
     this.tmpDir = join(this.root, 'tmp');
     this.logger = opts.logger;
@@ -108,12 +117,16 @@ export class ImageStore {
   }
 
   /**
-   * Removes temp files an earlier process left (a crash or kill mid-import). Only call it while no
-   * import runs in this data_dir, i.e. at start of the one process that owns the store.
+   * Removes temp files that processes no longer alive left (a crash or kill mid-import). Temp
+   * names start with the writer's pid, so any region worker may call this at start without
+   * touching an import another live worker is running.
    */
   removeStrayTempFiles(): number {
     let n = 0;
     for (const name of readdirSync(this.tmpDir)) {
+      const pid = Number(/^(\d+)-/.exec(name)?.[1]);
+      if (pid && pid !== process.pid && isAlive(pid)) continue;
+      if (pid === process.pid) continue;
       rmSync(join(this.tmpDir, name), { force: true, recursive: true });
       n++;
     }
@@ -237,9 +250,9 @@ export class ImageStore {
     const maxBytes = opts.maxBytes ?? Number.MAX_SAFE_INTEGER;
     if (total !== null && total > maxBytes) {
       stream.destroy();
-      throw new ValidationError(`${label} is ${total} bytes; the limit is ${maxBytes}`, { total, maxBytes });
+      throw new ImageTooLargeError(label, maxBytes);
     }
-    const tmp = join(this.tmpDir, `${randomBytes(8).toString('hex')}.part`);
+    const tmp = join(this.tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}.part`);
     const hash = createHash('sha256');
     let bytes = 0;
     let reported = 0;
@@ -249,7 +262,7 @@ export class ImageStore {
         bytes += chunk.length;
         onChunk?.();
         if (bytes > maxBytes) {
-          cb(new ValidationError(`${label} is larger than the limit of ${maxBytes} bytes`, { maxBytes }));
+          cb(new ImageTooLargeError(label, maxBytes));
           return;
         }
         hash.update(chunk);
@@ -293,6 +306,15 @@ export class ImageStore {
     const st = this.stat(sha256);
     if (!st) throw new NotFoundError(`no image file ${sha256}`, { sha256 });
     return { stream: createReadStream(st.path, { highWaterMark: 1024 * 1024 }), size: st.size };
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

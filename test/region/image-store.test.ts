@@ -118,7 +118,10 @@ test('an interrupted download, a 404 and a missing file leave nothing stored', a
 test('a source over the size limit is refused', async () => {
   const store = newStore();
   await assert.rejects(store.put(`${base}/chunked`, { maxBytes: 1024 }), (err) =>
-    isKilnError(err, 'KILN_ERR_VALIDATION'),
+    isKilnError(err, 'KILN_ERR_IMAGE_TOO_LARGE'),
+  );
+  await assert.rejects(store.put(`${base}/file`, { maxBytes: 1024 }), (err) =>
+    isKilnError(err, 'KILN_ERR_IMAGE_TOO_LARGE'),
   );
   assert.deepEqual(store.list(), []);
   assertNoTemp(store);
@@ -127,8 +130,12 @@ test('a source over the size limit is refused', async () => {
 test('temp files left by a crash are removed at start; unreferenced files can be collected', async () => {
   const store = newStore();
   writeFileSync(join(store.tmpDir, 'dead.part'), 'half a kernel');
-  assert.equal(store.removeStrayTempFiles(), 1);
-  assertNoTemp(store);
+  // A pid that cannot be alive (above pid_max) wrote this one; the live process's own are kept.
+  writeFileSync(join(store.tmpDir, '4194305-abc.part'), 'half an initrd');
+  writeFileSync(join(store.tmpDir, `${process.ppid}-abc.part`), 'a live import elsewhere');
+  assert.equal(store.removeStrayTempFiles(), 2);
+  assert.deepEqual(readdirSync(store.tmpDir), [`${process.ppid}-abc.part`]);
+  rmSync(join(store.tmpDir, `${process.ppid}-abc.part`));
   const a = await store.put(`${base}/file`);
   const bBuf = Buffer.from('another file');
   const src = join(top, 'b');
