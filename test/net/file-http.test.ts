@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openSocketDupCount } from '../../src/native/index.js';
+import { configureNative, openSocketDupCount } from '../../src/native/index.js';
 import { BootHttpServer } from '../../src/net/boot-http-server.js';
 import type { BootRequest, BootResolver } from '../../src/net/boot-source.js';
 import {
@@ -50,8 +50,9 @@ after(async () => {
 });
 
 const modes = [
-  { name: 'sendfile', sendfile: true, via: 'sendfile' },
-  { name: 'stream fallback', sendfile: false, via: 'stream' },
+  { name: 'sendfile', sendfile: true, disableNative: false, via: 'sendfile' },
+  { name: 'stream fallback (option)', sendfile: false, disableNative: false, via: 'stream' },
+  { name: 'stream fallback (native.enabled: false)', sendfile: true, disableNative: true, via: 'stream' },
 ] as const;
 
 for (const mode of modes) {
@@ -72,13 +73,17 @@ for (const mode of modes) {
     };
 
     before(async () => {
+      if (mode.disableNative) configureNative({ enabled: false });
       out = await mkdtemp(join(dir, 'out-'));
       server = new BootHttpServer({ resolver, logger: log, sendfile: mode.sendfile });
       const a = await server.start({ host: '127.0.0.1', port: 0 });
       base = `http://127.0.0.1:${a.port}`;
       port = a.port;
     });
-    after(() => server.close(1000));
+    after(async () => {
+      await server.close(1000);
+      configureNative({ enabled: true });
+    });
 
     /** The `via` the server logged for the last completed request to `path`. */
     function lastVia(path: string): unknown {
