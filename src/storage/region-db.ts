@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { KilnError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { type OpenDatabaseOptions, openDatabase } from './database.js';
+import { explainOpenError, type OpenDatabaseOptions, openDatabase } from './database.js';
 import { regionMigrations } from './migrations/index.js';
 import { runMigrations } from './migrations.js';
 
@@ -44,7 +44,8 @@ export function openRegionDatabase(
     db.close();
     // Another process holding the write lock shows up here, as the first write: say so plainly.
     const cause = (err as { cause?: { code?: unknown } }).cause;
-    if (typeof cause?.code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(cause.code)) throw explainOpenError(path, cause);
+    if (typeof cause?.code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(cause.code))
+      throw explainOpenError(path, cause);
     throw err;
   }
   return db;
