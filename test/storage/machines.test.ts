@@ -9,6 +9,7 @@ import {
   getMachine,
   listMachines,
   MASK,
+  type MachineInput,
   maskPowerParameters,
   updateMachine,
 } from '../../src/storage/machines.js';
@@ -60,7 +61,7 @@ describe('machines repository', () => {
       [{ boot_mac: 'zz:zz' }, 'boot_mac'],
       [{ interfaces: [{ mac: 'nope' }] }, 'interfaces.0.mac'],
       [{ tags: ['ok', 'has space'] }, 'tags.1'],
-    ] as const) {
+    ] as Array<[MachineInput, string]>) {
       assert.throws(
         () => createMachine(db, input),
         (e: unknown) => isKilnError(e, 'KILN_ERR_VALIDATION') && e.message.startsWith(`${field}:`),

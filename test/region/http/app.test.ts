@@ -88,7 +88,14 @@ describe('auth, health, metrics, OpenAPI, static, plugins', () => {
     const res = await fetch(`${r.base}/`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /text\/html/);
-    assert.match(await res.text(), /kiln/);
+    const html = await res.text();
+    assert.match(html, /src="\/app.js"/);
+    const js = await fetch(`${r.base}/app.js`);
+    assert.equal(js.status, 200);
+    assert.match(js.headers.get('content-type') ?? '', /javascript/);
+    assert.match(await js.text(), /\/api\/v1\/machines\?/);
+    assert.equal((await fetch(`${r.base}/app.css`)).status, 200);
+    assert.equal((await fetch(`${r.base}/no-such-file.js`)).status, 404);
   });
 
   test('the OpenAPI document is public and describes every route, plugins included', async () => {
