@@ -1,15 +1,22 @@
 import Router from '@koa/router';
 import type Database from 'better-sqlite3';
 import type { Context } from 'koa';
-import { NotFoundError } from '../lib/errors.js';
+import { KilnError, NotFoundError } from '../lib/errors.js';
+import { Identify } from '../rpc/commands/index.js';
 import type { DiscoveryDocument, Eventloops } from '../rpc/discovery.js';
+import { RpcCodes } from '../rpc/errors.js';
 import { getRack, listRacks, type Rack } from '../storage/racks.js';
 import { listRegionWorkers } from '../storage/region-workers.js';
+import { HttpError } from './http/errors.js';
 import { operation } from './http/openapi.js';
 import type { RoutePlugin } from './http/plugin.js';
+import type { RegionRpcServer } from './rpc-server.js';
 
 export interface RpcRoutesOptions {
   db: Database.Database;
+  /** This worker's RPC server (null when its port could not be bound), for region → rack calls. */
+  rpc?: () => RegionRpcServer | null;
+  workerId?: string;
   /** Workers whose heartbeat is older than this are not listed. */
   workerTtlMs: number;
   now?: () => number;
@@ -115,6 +122,23 @@ export function rpcRoutes(opts: RpcRoutesOptions): RoutePlugin {
     if (!/^[a-z0-9-]{1,64}$/.test(id)) throw new NotFoundError(`rack ${id.slice(0, 64)} not found`);
     ctx.body = rackView(getRack(db, id));
   });
+  // Connectivity check from whichever worker takes this request to the rack (Identify over RPC).
+  router.post('/api/v1/racks/:id/identify', async (ctx) => {
+    const id = ctx.params.id ?? '';
+    if (!/^[a-z0-9-]{1,64}$/.test(id)) throw new NotFoundError(`rack ${id.slice(0, 64)} not found`);
+    const rack = getRack(db, id);
+    const server = opts.rpc?.() ?? null;
+    if (!server) throw new HttpError(503, RpcCodes.notConnected, 'this region worker has no RPC server');
+    const started = Date.now();
+    let answer: Awaited<ReturnType<typeof server.callRack<typeof Identify>>>;
+    try {
+      answer = await server.callRack(rack.system_id, Identify, {}, { timeout: 5000 });
+    } catch (err) {
+      if (err instanceof KilnError) throw new HttpError(503, err.code, err.message);
+      throw err;
+    }
+    ctx.body = { worker: opts.workerId ?? null, rack: answer, round_trip_ms: Date.now() - started };
+  });
   return {
     router,
     openapi: {
@@ -126,6 +150,29 @@ export function rpcRoutes(opts: RpcRoutesOptions): RoutePlugin {
             type: 'object',
             properties: { items: { type: 'array', items: RackSchema }, next: { type: ['string', 'null'] } },
           },
+        }),
+      },
+      '/api/v1/racks/{id}/identify': {
+        post: operation({
+          summary: 'Ask the rack who it is over RPC, from the region worker that takes the request',
+          tag: 'racks',
+          pathParams: ['id'],
+          response: {
+            type: 'object',
+            properties: {
+              worker: { type: ['string', 'null'] },
+              rack: {
+                type: 'object',
+                properties: {
+                  system_id: { type: ['string', 'null'] },
+                  hostname: { type: 'string' },
+                  version: { type: 'string' },
+                },
+              },
+              round_trip_ms: { type: 'number' },
+            },
+          },
+          errors: [404, 503],
         }),
       },
       '/api/v1/racks/{id}': {

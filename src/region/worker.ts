@@ -73,9 +73,9 @@ export async function startRegionWorker(opts: RegionWorkerOptions): Promise<Regi
     plugins.push(aggregatedMetricsRoutes(metrics.registry));
     stopCollect = serveMetricsCollection(metrics.registry);
   }
-  plugins.push(rpcRoutes({ db, workerTtlMs: WORKER_TTL_MS }));
-
   let rpc: RegionRpcServer | null = null;
+  plugins.push(rpcRoutes({ db, workerTtlMs: WORKER_TTL_MS, rpc: () => rpc, workerId: id }));
+
   for (const mod of [...regionModules, ...(opts.modules ?? [])]) {
     await mod({ config, logger, db, handlers, plugins, secret: secrets.secret, rpc: () => rpc });
   }
