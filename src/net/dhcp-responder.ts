@@ -5,7 +5,6 @@ import { type Mac, macFromBytes } from '../lib/mac.js';
 import {
   clientMessageType,
   MsgType,
-  msgTypeName,
   type ReplyDestination,
   replyDestination,
   requestState,
@@ -268,7 +267,6 @@ export class DhcpResponder {
     // RFC 3046 §2.2: relay agent information goes back unchanged, last.
     const relay = p.options.get(Opt.RelayAgentInfo);
     if (relay) o.set(Opt.RelayAgentInfo, relay);
-    this.log.trace({ mac, type: msgTypeName(type), ip: intToIp(ip) }, 'dhcp: reply');
     return { packet, to: replyDestination(p, type), maxSize: maxSizeOf(p), afterFlush };
   }
 

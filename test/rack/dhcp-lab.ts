@@ -138,6 +138,30 @@ export class DhcpLab {
     }
   }
 
+  /** Send raw datagrams from a namespace and collect the answers (see dhcp-raw-client.ts). */
+  raw(
+    ns: string,
+    spec: {
+      bind: { address: string; port: number };
+      sends: Array<{ hex: string; to: string; port: number }>;
+      waitMs?: number;
+      expect?: number;
+    },
+  ): Array<{ hex: string; from: string }> {
+    const r = this.exec(ns, [
+      process.execPath,
+      '--import',
+      'tsx',
+      join(ROOT, 'test/rack/dhcp-raw-client.ts'),
+      JSON.stringify({ waitMs: 3000, expect: 1, ...spec }),
+    ]);
+    if (r.status !== 0) throw new Error(`raw client failed: ${r.stderr}`);
+    return r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
+  }
+
   startServer(opts: { config: unknown; dataDir?: string; probeTimeoutMs?: number }): ServerHandle {
     const arg = JSON.stringify({
       dataDir: opts.dataDir ?? join(this.dir, 'data'),
