@@ -13,6 +13,8 @@ export interface ProbeOptions {
   /** Our own addresses: offers from them are not "another server". */
   ownAddresses: number[];
   bindToDevice?: BindToDevice | null;
+  /** The subnet's broadcast address (e.g. 10.0.0.255), also probed. */
+  directedBroadcast?: string;
   /** Ports, for tests; 67 and 68 otherwise. */
   serverPort?: number;
   clientPort?: number;
@@ -76,7 +78,11 @@ export async function probeDhcpServer(o: ProbeOptions): Promise<string | null> {
         [Opt.ParameterRequestList, Buffer.from([1, 3, 6])],
       ]),
     });
-    socket.send(discover, o.serverPort ?? SERVER_PORT, '255.255.255.255');
+    // The limited broadcast needs a route (or SO_BINDTODEVICE) to leave; a rack network with no default
+    // route refuses it with ENETUNREACH. The subnet's directed broadcast reaches the same servers.
+    for (const to of ['255.255.255.255', ...(o.directedBroadcast ? [o.directedBroadcast] : [])]) {
+      socket.send(discover, o.serverPort ?? SERVER_PORT, to, () => {});
+    }
     return await found;
   } finally {
     await new Promise<void>((resolve) => socket.close(() => resolve()));

@@ -1,7 +1,7 @@
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { describeError } from '../lib/errors.js';
-import { cidrContains, formatCidr, intToIp, ipToInt, parseCidr } from '../lib/ipv4.js';
+import { broadcastOf, cidrContains, formatCidr, intToIp, ipToInt, parseCidr } from '../lib/ipv4.js';
 import type { Logger } from '../lib/logger.js';
 import { type Mac, parseMac } from '../lib/mac.js';
 import type {
@@ -199,6 +199,7 @@ export class DhcpService implements DhcpPolicy {
         timeoutMs: this.opts.probeTimeoutMs ?? 2000,
         ownAddresses: this.served.map((s) => s.address).concat(c.address),
         bindToDevice: this.opts.bindToDevice ?? null,
+        directedBroadcast: intToIp(broadcastOf(c.subnet.cidr)),
       });
     } catch (err) {
       // Port 68 taken (a DHCP client runs here): we cannot look, so we do not serve blind.
