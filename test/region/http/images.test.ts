@@ -202,14 +202,17 @@ describe('image routes', () => {
       file({ name: 'i', filetype: 'initrd', url: `${originBase}/initrd.img`, sha256: 'ab'.repeat(32) }),
     );
     assert.equal(res.status, 422);
-    assert.equal(((await res.json()) as any).error.code, 'KILN_ERR_IMAGE_SHA256_MISMATCH');
+    assert.equal(
+      ((await res.json()) as { error: { code: string } }).error.code,
+      'KILN_ERR_IMAGE_SHA256_MISMATCH',
+    );
     res = await post(file({ name: 'k', filetype: 'kernel', sha256: 'ef'.repeat(32) }));
     assert.equal(res.status, 404);
     res = await post(file({ name: 'k', filetype: 'kernel', url: '/etc/shadow' }));
     assert.equal(res.status, 400);
     res = await post(file({ name: 'k', filetype: 'kernel', url: `${originBase}/missing` }));
     assert.equal(res.status, 422);
-    assert.equal(((await res.json()) as any).error.code, 'KILN_ERR_IMAGE_SOURCE');
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'KILN_ERR_IMAGE_SOURCE');
     res = await post({
       ...file({ name: 'k', filetype: 'kernel', sha256: sha(kernel) }),
       architecture: 'amd64',
