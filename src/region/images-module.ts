@@ -34,6 +34,11 @@ export const imagesModule: RegionModule = (ctx) => {
   const logger = ctx.logger.child({ module: 'images' });
   const store = new ImageStore({ dataDir: ctx.config.data_dir, logger });
   store.removeStrayTempFiles();
+  if (listBootImages(ctx.db).length === 0) {
+    logger.warn(
+      'no boot images yet: machines cannot network-boot. Run `npm run images:build` or `kiln images import`.',
+    );
+  }
   ctx.handlers.register(ListBootImages, () => ({ images: listBootImages(ctx.db) }));
   ctx.plugins.push(
     imageRoutes({
