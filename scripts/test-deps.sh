@@ -31,6 +31,16 @@ declare -A files=(
   [/usr/lib/syslinux/modules/bios/ldlinux.c32]=syslinux-common
 )
 
+# images/build.mjs fetches the kernel behind the linux-image-amd64 metapackage with `apt-get
+# download` (unpacked, never installed): apt's package lists must know it.
+if ! apt-cache depends linux-image-amd64 2>/dev/null | grep -q 'Depends: linux-image-'; then
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq
+  else
+    echo "apt does not know linux-image-amd64 (needed by images/build.mjs): run 'sudo apt-get update'" >&2
+  fi
+fi
+
 missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${need[$cmd]}")
