@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import dgram from 'node:dgram';
 import { intToIp } from '../lib/ipv4.js';
 import { CLIENT_PORT, MsgType, SERVER_PORT } from '../protocols/dhcp4/message.js';
 import { Opt, optIp } from '../protocols/dhcp4/options.js';
 import { BOOTREQUEST, decodePacket, encodePacket, FLAG_BROADCAST } from '../protocols/dhcp4/packet.js';
-import type { BindToDevice } from './dhcp-server.js';
+import { bindDhcpSocket, type DhcpNative } from './dhcp-server.js';
 
 export interface ProbeOptions {
   ifname: string;
@@ -12,7 +11,7 @@ export interface ProbeOptions {
   timeoutMs: number;
   /** Our own addresses: offers from them are not "another server". */
   ownAddresses: number[];
-  bindToDevice?: BindToDevice | null;
+  native?: DhcpNative | null;
   /** The subnet's broadcast address (e.g. 10.0.0.255), also probed. */
   directedBroadcast?: string;
   /** Ports, for tests; 67 and 68 otherwise. */
@@ -26,23 +25,11 @@ export interface ProbeOptions {
  * server that offers. Returns its server identifier (or source address) as text, or null.
  */
 export async function probeDhcpServer(o: ProbeOptions): Promise<string | null> {
-  const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
   const mac = randomBytes(6);
   mac[0] = (mac[0]! & 0xfe) | 0x02;
   const xid = randomBytes(4).readUInt32BE(0);
+  const socket = await bindDhcpSocket(o.native, o.ifname, '0.0.0.0', o.clientPort ?? CLIENT_PORT);
   try {
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind({ port: o.clientPort ?? CLIENT_PORT, address: '0.0.0.0' }, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-    socket.setBroadcast(true);
-    if (o.bindToDevice) {
-      const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-      if (typeof fd === 'number') o.bindToDevice(fd, o.ifname);
-    }
     const found = new Promise<string | null>((resolve) => {
       const timer = setTimeout(() => resolve(null), o.timeoutMs);
       socket.on('message', (msg, rinfo) => {

@@ -6,8 +6,40 @@ import { decodePacket, EncodeError, encodePacket } from '../protocols/dhcp4/pack
 import type { DhcpPolicy, LeaseStore } from './dhcp-policy.js';
 import { DhcpResponder, type Outbound } from './dhcp-responder.js';
 
-/** SO_BINDTODEVICE on a bound socket's fd; the native addon provides it. */
-export type BindToDevice = (fd: number, ifname: string) => void;
+/**
+ * What the DHCP server needs from the native addon (src/native): a bound UDP socket fd and
+ * SO_BINDTODEVICE on it, so each served interface has its own socket on port 67.
+ */
+export interface DhcpNative {
+  reusePortSocket(o: { type: 'udp4'; host: string; port: number }): number;
+  bindToDevice(fd: number, ifname: string): void;
+}
+
+/** A dgram socket bound to host:port, pinned to `ifname` when the addon is there. */
+export async function bindDhcpSocket(
+  native: DhcpNative | null | undefined,
+  ifname: string,
+  host: string,
+  port: number,
+): Promise<dgram.Socket> {
+  const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+  let options: dgram.BindOptions = { port, address: host, exclusive: true };
+  if (native) {
+    // Pin before the socket can receive anything: a packet from another interface never reaches it.
+    const fd = native.reusePortSocket({ type: 'udp4', host, port });
+    native.bindToDevice(fd, ifname);
+    options = { fd, exclusive: true };
+  }
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(options, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+  socket.setBroadcast(true);
+  return socket;
+}
 
 export interface DhcpServerOptions {
   /**
@@ -24,7 +56,7 @@ export interface DhcpServerOptions {
   policy: DhcpPolicy;
   leases: LeaseStore;
   logger: Logger;
-  bindToDevice?: BindToDevice | null;
+  native?: DhcpNative | null;
   clock?: () => number;
 }
 
@@ -60,8 +92,8 @@ export class DhcpServer {
   }
 
   async start(): Promise<void> {
-    const { interfaces, bindToDevice } = this.opts;
-    if (interfaces.length > 1 && !bindToDevice) {
+    const { interfaces, native } = this.opts;
+    if (interfaces.length > 1 && !native) {
       throw new Error(
         `DHCP: serving ${interfaces.length} interfaces needs SO_BINDTODEVICE from the native addon, which is not available; ` +
           'serve one interface (rack.dhcp.interfaces) or build the addon',
@@ -85,15 +117,7 @@ export class DhcpServer {
   }
 
   private async open(ifname: string, port: number, bootServer: boolean): Promise<Bound> {
-    const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind({ port, address: this.opts.host ?? '0.0.0.0', exclusive: true }, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-    socket.setBroadcast(true);
+    const socket = await bindDhcpSocket(this.opts.native, ifname, this.opts.host ?? '0.0.0.0', port);
     // A PXE storm (a rack of machines powered on together) arrives in bursts longer than one turn of
     // the event loop; 1 MiB absorbs them. Much more only queues requests past the clients' retry
     // timers (8 MiB raised the benchmark's latency to 300 ms and its drops with it).
@@ -101,12 +125,6 @@ export class DhcpServer {
       socket.setRecvBufferSize(1 << 20);
     } catch (err) {
       this.log.debug({ err: describeError(err) }, 'DHCP: could not enlarge socket buffers');
-    }
-    if (this.opts.bindToDevice) {
-      const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-      if (typeof fd !== 'number' || fd < 0)
-        throw new Error('DHCP: cannot read the socket fd for SO_BINDTODEVICE');
-      this.opts.bindToDevice(fd, ifname);
     }
     const bound: Bound = { ifname, port, bootServer, socket };
     socket.on('message', (msg, rinfo) => this.onMessage(bound, msg, rinfo));

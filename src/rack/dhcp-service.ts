@@ -13,7 +13,7 @@ import type {
   SubnetQuery,
 } from '../net/dhcp-policy.js';
 import { probeDhcpServer } from '../net/dhcp-probe.js';
-import { type BindToDevice, DhcpServer } from '../net/dhcp-server.js';
+import { type DhcpNative, DhcpServer } from '../net/dhcp-server.js';
 import type { DhcpConfig, LeaseRecord } from '../rpc/commands/dhcp.js';
 import { LeaseDb } from '../storage/leases.js';
 import { openRackDb, type RackDb } from '../storage/rack-db.js';
@@ -39,8 +39,8 @@ export interface DhcpServiceOptions {
   logger: Logger;
   /** The booter's answer; defaults to defaultBootAnswer (pxe table + rack HTTP URL). */
   boot?: (q: BootQuery) => BootAnswer | null;
-  /** From the native addon; without it only one interface can be served. */
-  bindToDevice?: BindToDevice | null;
+  /** The native addon (reusePortSocket + bindToDevice); without it only one interface can be served. */
+  native?: DhcpNative | null;
   /** How long to listen for another DHCP server before serving a managed subnet; 0 skips the probe. */
   probeTimeoutMs?: number;
   onEvent?: (e: DhcpEvent) => void;
@@ -144,7 +144,7 @@ export class DhcpService implements DhcpPolicy {
       served.push(c);
     }
     let ifnames = [...new Set(served.map((s) => s.ifname))];
-    if (ifnames.length > 1 && !this.opts.bindToDevice) {
+    if (ifnames.length > 1 && !this.opts.native) {
       this.event({
         type: 'dhcp.interface_unserved',
         level: 'error',
@@ -168,7 +168,7 @@ export class DhcpService implements DhcpPolicy {
           policy: this,
           leases: this.leases,
           logger: this.log,
-          bindToDevice: this.opts.bindToDevice ?? null,
+          native: this.opts.native ?? null,
         });
         await server.start();
         this.server = server;
@@ -198,7 +198,7 @@ export class DhcpService implements DhcpPolicy {
         ifname: c.ifname,
         timeoutMs: this.opts.probeTimeoutMs ?? 2000,
         ownAddresses: this.served.map((s) => s.address).concat(c.address),
-        bindToDevice: this.opts.bindToDevice ?? null,
+        native: this.opts.native ?? null,
         directedBroadcast: intToIp(broadcastOf(c.subnet.cidr)),
       });
     } catch (err) {

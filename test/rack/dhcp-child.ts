@@ -6,7 +6,7 @@
  */
 import { createInterface } from 'node:readline';
 import { createLogger } from '../../src/lib/logger.js';
-import type { BindToDevice } from '../../src/net/dhcp-server.js';
+import type { DhcpNative } from '../../src/net/dhcp-server.js';
 import { DhcpService } from '../../src/rack/dhcp-service.js';
 
 const args = JSON.parse(process.argv[2]!) as {
@@ -17,12 +17,12 @@ const args = JSON.parse(process.argv[2]!) as {
 };
 const out = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
-let bindToDevice: BindToDevice | null = null;
+let native: DhcpNative | null = null;
 try {
-  const native = await import('../../src/native/index.js');
-  if (native.nativeStatus().available) bindToDevice = native.bindToDevice;
+  const mod = await import('../../src/native/index.js');
+  if (mod.nativeStatus().available) native = mod;
 } catch {
-  bindToDevice = null;
+  native = null;
 }
 
 const service = new DhcpService({
@@ -32,12 +32,12 @@ const service = new DhcpService({
   allowedInterfaces: args.interfaces ?? [],
   httpPort: 5248,
   logger: createLogger({ level: 'debug', name: 'dhcp-child', destination: process.stderr }),
-  bindToDevice,
+  native,
   probeTimeoutMs: args.probeTimeoutMs ?? 0,
   onEvent: (e) => out({ event: e }),
 });
 await service.apply(args.config as never);
-out({ ready: true, ports: service.ports(), native: bindToDevice !== null });
+out({ ready: true, ports: service.ports(), native: native !== null });
 
 createInterface({ input: process.stdin }).on('line', (line) => {
   service.apply(JSON.parse(line)).then(
