@@ -96,6 +96,14 @@ export class TftpServer {
       if (this.options.fd !== undefined) socket.bind({ fd: this.options.fd }, bound);
       else socket.bind({ address: this.options.host, port: this.options.port, exclusive: true }, bound);
     });
+    try {
+      // A boot storm sends hundreds of requests at once; the default buffer (~208 KiB) drops some,
+      // and each drop costs that client a retransmission timeout. The kernel caps this at
+      // net.core.rmem_max without complaint.
+      socket.setRecvBufferSize(4 << 20);
+    } catch {
+      // not fatal: requests dropped here are retried by clients
+    }
     socket.on('error', (err) => this.log.error({ err: describeError(err) }, 'tftp socket error'));
     socket.on('message', (msg, rinfo) => this.onRequest(msg, rinfo.address, rinfo.port));
     this.socket = socket;

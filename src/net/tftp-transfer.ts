@@ -64,7 +64,17 @@ export class ReadTransfer {
     this.last = blockCount(source.size, settings.blksize);
     if (source instanceof ContentSource) this.chunk = source.whole;
     socket.on('message', (msg) => this.onMessage(msg));
-    socket.on('error', (error) => this.end({ kind: 'socket-error', error }));
+    socket.on('error', (error) => {
+      // The last ACK was lost and the client, having its file, closed its port: the kernel reports
+      // the ICMP port-unreachable for our retransmission. RFC 1350 §6 leaves that loss to the
+      // client's dallying; for us the file went out.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ECONNREFUSED' && this.state === 'data' && this.sent === this.last) {
+        this.end({ kind: 'complete', bytes: this.source.size });
+      } else {
+        this.end({ kind: 'socket-error', error });
+      }
+    });
   }
 
   get done(): boolean {
