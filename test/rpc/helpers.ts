@@ -30,8 +30,10 @@ export async function channelPair(opts: { rackSecret?: Buffer; rackVersion?: num
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
   const port = (server!.address() as { port: number }).port;
   const client = connect(port, '127.0.0.1');
+  client.setNoDelay(true);
   sockets.push(client);
   const srv = await serverSide;
+  srv.setNoDelay(true);
   const a = new FramedConnection(srv);
   const b = new FramedConnection(client);
   const close = async () => {
