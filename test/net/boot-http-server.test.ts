@@ -19,7 +19,7 @@ import {
 
 let dir: string;
 const asked: BootRequest[] = [];
-const SCRIPT = Buffer.from('#!ipxe\nchain http://${next-server}:5248/boot/${mac:hexhyp}.ipxe\n');
+const SCRIPT = Buffer.from('#!ipxe\nchain http://10.0.0.1:5248/boot/52-54-00-12-34-56.ipxe\n');
 
 const resolver: BootResolver = {
   async resolve(req) {

@@ -286,6 +286,10 @@ for (const mode of modes) {
         await until(async () => (await fdCount()) <= baseline),
         `fds back to ${baseline}: ${await fdCount()}`,
       );
+      // The specific descriptors: the file, and the connection (its dup on the sendfile path).
+      assert.equal(await fdsTo(files['/big']!), 0);
+      assert.ok(await until(async () => (await heldConnections(port)) === 0), 'no connection held open');
+      assert.equal(openSocketDupCount(), 0, 'every sendfile dup closed');
       // And it still serves.
       const r = await curl(['-o', '/dev/null', '-w', '%{http_code}', `${base}/small`]);
       assert.equal(r.stdout.toString(), '200');
