@@ -2,7 +2,9 @@ import type Database from 'better-sqlite3';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../lib/logger.js';
 import type { HandlerRegistry } from '../rpc/handlers.js';
+import { bootModule } from './boot-module.js';
 import type { RoutePlugin } from './http/plugin.js';
+import { imagesModule } from './images-module.js';
 import type { RegionRpcServer } from './rpc-server.js';
 
 /**
@@ -29,4 +31,4 @@ export type RegionModule = (ctx: RegionModuleContext) => void | Promise<void>;
  * Every region worker runs these at start, in order. Workers are separate processes, so modules
  * are listed here rather than passed in: add one line per module (boot config, metadata API, ...).
  */
-export const regionModules: RegionModule[] = [];
+export const regionModules: RegionModule[] = [bootModule, imagesModule];
