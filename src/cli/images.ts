@@ -103,6 +103,19 @@ function apiKey(p: ParsedArgs, configFile: string | undefined): string {
   return readFileSync(join(loadCliConfig(configFile).data_dir, CLI_KEY_FILE), 'utf8').trim();
 }
 
+/** Whether the region already stores this content (then there is nothing to upload). */
+async function regionHas(url: string, key: string, sha256: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/images/${sha256}`, {
+      method: 'HEAD',
+      headers: { authorization: `Bearer ${key}` },
+    });
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
 /** Streams a local file to `POST /api/v1/images?sha256=` with a progress bar. */
 function upload(url: string, key: string, path: string, sha256: string, label: string): Promise<void> {
   const total = statSync(path).size;
@@ -117,14 +130,20 @@ function upload(url: string, key: string, path: string, sha256: string, label: s
         'content-length': String(total),
       },
     });
-    const fail = (err: Error) =>
+    let responded = false;
+    const fail = (err: Error) => {
+      // The region may answer before reading the whole body (it already has the file, or refuses
+      // it) and close: the write then fails with EPIPE, but the answer is what counts.
+      if (responded) return;
       reject(
         err instanceof KilnError
           ? err
           : new KilnError('KILN_ERR_UNREACHABLE', `upload to ${url} failed: ${err.message}`),
       );
+    };
     req.on('error', fail);
     req.on('response', (res: IncomingMessage) => {
+      responded = true;
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', fail);
@@ -176,7 +195,9 @@ async function importViaApi(p: ParsedArgs, ctx: CliContext): Promise<ResourceVie
       continue;
     }
     const sha = await sha256Of(f.source, f.name);
-    await upload(client.url, apiKey(p, ctx.configFile), f.source, sha, f.name);
+    const key = apiKey(p, ctx.configFile);
+    if (await regionHas(client.url, key, sha)) process.stderr.write(`${f.name}: the region has it already\n`);
+    else await upload(client.url, key, f.source, sha, f.name);
     body.files.push({ name: f.name, filetype: f.filetype, sha256: sha });
   }
   if (files.some((f) => isUrl(f.source))) process.stderr.write('region is fetching the URL(s)...\n');

@@ -39,7 +39,7 @@ export function createProgress(label: string, stream: NodeJS.WriteStream = proce
     }
     if (total && total > 0) {
       const q = Math.floor((bytes / total) * 4);
-      if (q > lastQuarter && q < 4) {
+      if (q > lastQuarter && q > 0 && q < 4) {
         lastQuarter = q;
         stream.write(`${label}: ${mib(bytes)} / ${mib(total)} (${q * 25}%)\n`);
       }
