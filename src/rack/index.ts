@@ -1,20 +1,43 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
+import { describeError } from '../lib/errors.js';
+import { intToIp, ipToInt, isIpv4 } from '../lib/ipv4.js';
+import { explainListenError } from '../lib/listen-error.js';
 import type { Logger } from '../lib/logger.js';
+import type { Mac } from '../lib/mac.js';
+import * as native from '../native/index.js';
+import { BootHttpServer } from '../net/boot-http-server.js';
+import { startTftpServer, type TftpServer } from '../net/tftp-server.js';
 import { softwareVersion } from '../rpc/version.js';
+import { createRackBooter } from './boot-services.js';
+import type { BootTimeline } from './boot-timeline.js';
+import { linkDhcpToRegion } from './dhcp-link.js';
+import { DhcpService } from './dhcp-service.js';
+import { startRackImages } from './image-service.js';
 import { RegionClient } from './region-client.js';
 import { readRackSecret } from './secret.js';
 
 /**
- * The rack role. A short composer: each service lives in its own module and is started here.
- * For now: the region client (RPC connections to every region worker).
+ * The rack role: a short composer. Each service lives in its own module; this file starts them in
+ * dependency order and stops them in reverse. A service whose port cannot be bound is reported
+ * (which port, why, how to fix it) and the others keep running.
  */
 export async function startRack(opts: {
   config: Config;
   logger: Logger;
 }): Promise<{ stop(): Promise<void> }> {
   const { config, logger } = opts;
+  const nativeState = native.configureNative({ enabled: config.native.enabled });
+  if (!nativeState.available) {
+    logger.warn(
+      { reason: nativeState.reason },
+      'native addon unavailable: boot files stream through Node, one DHCP interface',
+    );
+  }
+  const stops: Array<() => Promise<void> | void> = [];
+  let timeline: BootTimeline | null = null;
+
   const secretFile = config.rack.secret_file || join(config.data_dir, 'secret');
   const region = new RegionClient({
     regionUrls: config.rack.region_urls,
@@ -26,9 +49,90 @@ export async function startRack(opts: {
     logger: logger.child({ part: 'region-client' }),
   });
   region.start();
+  stops.push(() => region.stop());
+
+  const images = startRackImages({ config, logger, region });
+  stops.push(() => images.stop());
+
+  // DHCP first so the booter can attribute TFTP hops (by client address) to a MAC.
+  let dhcp: DhcpService | null = null;
+  if (config.rack.dhcp.enabled) {
+    dhcp = new DhcpService({
+      dataDir: config.data_dir,
+      port: config.rack.dhcp.port,
+      proxyPort: config.rack.dhcp.proxy_port,
+      allowedInterfaces: config.rack.dhcp.interfaces,
+      httpPort: config.rack.http.port,
+      ...(config.rack.advertise_address ? { advertiseAddress: config.rack.advertise_address } : {}),
+      logger: logger.child({ part: 'dhcp' }),
+      native: nativeState.available ? native : null,
+      onEvent: (e) => logger.info({ event: e.type, ...e.data }, e.text),
+      onLease: (l) => {
+        if (l.state !== 'active') return;
+        timeline?.record({
+          mac: l.mac,
+          type: 'dhcp.lease',
+          text: `DHCP lease ${intToIp(l.ip)}`,
+          data: { ip: intToIp(l.ip) },
+        });
+      },
+    });
+    const link = linkDhcpToRegion({ dhcp, region, logger: logger.child({ part: 'dhcp-link' }) });
+    const service = dhcp;
+    stops.push(async () => {
+      link.stop();
+      await service.stop();
+    });
+  }
+  const leases = dhcp?.leases;
+  const macForAddress = (ip: string): Mac | null => {
+    if (!leases || !isIpv4(ip)) return null;
+    return leases.byIp(ipToInt(ip))?.mac ?? null;
+  };
+
+  const booted = createRackBooter({ config, logger, region, images: images.cache, macForAddress });
+  const booter = booted.booter;
+  timeline = booted.timeline;
+
+  if (config.rack.tftp.enabled) {
+    try {
+      const tftp: TftpServer = await startTftpServer({
+        host: config.rack.tftp.host,
+        port: config.rack.tftp.port,
+        logger: logger.child({ part: 'tftp' }),
+        resolver: booter,
+        timeoutMs: config.rack.tftp.timeout_ms,
+        retries: config.rack.tftp.retries,
+      });
+      stops.push(() => tftp.close());
+    } catch (err) {
+      logger.error(
+        { err: describeError(err) },
+        explainListenError(err, 'TFTP', config.rack.tftp.port, 'rack.tftp.port'),
+      );
+    }
+  }
+
+  const http = new BootHttpServer({ resolver: booter, logger: logger.child({ part: 'boot-http' }) });
+  try {
+    await http.start({ host: config.rack.http.host, port: config.rack.http.port });
+    stops.push(() => http.close());
+  } catch (err) {
+    logger.error(
+      { err: describeError(err) },
+      explainListenError(err, 'Boot HTTP', config.rack.http.port, 'rack.http.port'),
+    );
+  }
+
   return {
     async stop() {
-      await region.stop();
+      for (const stop of stops.reverse()) {
+        try {
+          await stop();
+        } catch (err) {
+          logger.warn({ err: describeError(err) }, 'rack: error while stopping a service');
+        }
+      }
     },
   };
 }
