@@ -28,6 +28,11 @@ export interface TransferSettings {
   blksize: number;
   windowsize: number;
   timeoutMs: number;
+  /**
+   * Double the interval after each unanswered retransmission (up to MAX_BACKOFF_MS). Off when the
+   * client set the interval itself with the RFC 2349 timeout option.
+   */
+  backoff: boolean;
   retries: number;
   /** Options to acknowledge first; empty: start with DATA 1. */
   oack: TftpOption[];
@@ -35,6 +40,13 @@ export interface TransferSettings {
 
 /** Read at least this much per file read, so a lockstep transfer does not do one read per block. */
 const MIN_CHUNK_BYTES = 64 * 1024;
+
+/**
+ * Some clients answer a repeated block with one extra ACK and then ignore repeats, re-ACKing only
+ * when their own timer fires (atftp does). If that ACK is lost and we repeat faster than their
+ * timer, each repeat restarts it and neither side moves. Backing off lets the client's timer win.
+ */
+const MAX_BACKOFF_MS = 4000;
 
 export class ReadTransfer {
   private state: 'oack' | 'data' | 'done' = 'data';
@@ -45,6 +57,7 @@ export class ReadTransfer {
   private readonly last: number;
   private attempts = 0;
   private timer: NodeJS.Timeout | undefined;
+  private interval = 0;
   private chunk: Uint8Array = new Uint8Array(0);
   /** Byte offset of `chunk` in the source. */
   private chunkStart = 0;
@@ -193,8 +206,18 @@ export class ReadTransfer {
   }
 
   private arm(): void {
-    if (this.timer) this.timer.refresh();
-    else this.timer = setTimeout(() => this.onTimeout(), this.settings.timeoutMs);
+    const { timeoutMs, backoff } = this.settings;
+    const interval =
+      backoff && this.attempts > 0
+        ? Math.min(timeoutMs * 2 ** this.attempts, Math.max(timeoutMs, MAX_BACKOFF_MS))
+        : timeoutMs;
+    if (this.timer && interval === this.interval) {
+      this.timer.refresh();
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.interval = interval;
+    this.timer = setTimeout(() => this.onTimeout(), interval);
   }
 
   private onTimeout(): void {
