@@ -20,6 +20,7 @@ declare -A need=(
   [openssl]=openssl
   [cpio]=cpio
   [modprobe]=kmod
+  [rdisc6]=ndisc6
 )
 # files → package
 declare -A files=(
