@@ -3,14 +3,12 @@ import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { describeError } from '../lib/errors.js';
 import { intToIp, ipToInt, isIpv4 } from '../lib/ipv4.js';
-import { explainListenError } from '../lib/listen-error.js';
 import type { Logger } from '../lib/logger.js';
 import type { Mac } from '../lib/mac.js';
 import * as native from '../native/index.js';
-import { BootHttpServer } from '../net/boot-http-server.js';
-import { startTftpServer, type TftpServer } from '../net/tftp-server.js';
 import { softwareVersion } from '../rpc/version.js';
 import { createRackBooter } from './boot-services.js';
+import { startBootServing } from './boot-serving.js';
 import type { BootTimeline } from './boot-timeline.js';
 import { linkDhcpToRegion } from './dhcp-link.js';
 import { DhcpService } from './dhcp-service.js';
@@ -94,35 +92,9 @@ export async function startRack(opts: {
   const booter = booted.booter;
   timeline = booted.timeline;
 
-  if (config.rack.tftp.enabled) {
-    try {
-      const tftp: TftpServer = await startTftpServer({
-        host: config.rack.tftp.host,
-        port: config.rack.tftp.port,
-        logger: logger.child({ part: 'tftp' }),
-        resolver: booter,
-        timeoutMs: config.rack.tftp.timeout_ms,
-        retries: config.rack.tftp.retries,
-      });
-      stops.push(() => tftp.close());
-    } catch (err) {
-      logger.error(
-        { err: describeError(err) },
-        explainListenError(err, 'TFTP', config.rack.tftp.port, 'rack.tftp.port'),
-      );
-    }
-  }
-
-  const http = new BootHttpServer({ resolver: booter, logger: logger.child({ part: 'boot-http' }) });
-  try {
-    await http.start({ host: config.rack.http.host, port: config.rack.http.port });
-    stops.push(() => http.close());
-  } catch (err) {
-    logger.error(
-      { err: describeError(err) },
-      explainListenError(err, 'Boot HTTP', config.rack.http.port, 'rack.http.port'),
-    );
-  }
+  // TFTP and boot HTTP: here, or in rack.workers processes that ask this booter (boot-serving.ts).
+  const serving = await startBootServing({ config, logger, booter, native: nativeState, leases });
+  stops.push(() => serving.stop());
 
   return {
     async stop() {
