@@ -49,6 +49,8 @@ export function discoveryDocument(
 
 function rackView(r: Rack) {
   return {
+    /** The number subnets refer to in `rack_id`. */
+    id: r.id,
     system_id: r.system_id,
     name: r.name,
     hostname: r.hostname,
@@ -69,6 +71,7 @@ function rackView(r: Rack) {
 const RackSchema = {
   type: 'object',
   properties: {
+    id: { type: 'integer', description: 'What subnets refer to as rack_id' },
     system_id: { type: 'string' },
     name: { type: 'string' },
     hostname: { type: 'string' },
