@@ -36,6 +36,24 @@ interface Binding {
   sendfile(outFd: number, inFd: number, offset: number, count: number): number;
   socketError(fd: number): number;
   SocketDup: new (fd: number) => SocketDupHandle;
+  /** Added after ABI 2 without breaking it: absent from older builds (see icmp6Status). */
+  Icmp6Socket?: new (
+    ifname: string,
+    passTypes: number[],
+    joinGroups: string[],
+    hopLimit: number,
+  ) => RawIcmp6Socket;
+}
+
+/** The addon's Icmp6Socket as the C++ exports it. */
+interface RawIcmp6Socket {
+  readonly fd: number;
+  readonly ifindex: number;
+  startReading(cb: (status: number) => void): void;
+  stopReading(): void;
+  recv(buf: Buffer): number | [number, string, number, number, boolean];
+  send(buf: Buffer, address: string, scopeId: number): number;
+  close(): void;
 }
 
 /**
@@ -358,4 +376,152 @@ export async function bindUdpReusePort(
     socket.bind(options);
   });
   return mode;
+}
+
+// --- raw ICMPv6 (router advertisements) ------------------------------------------------------
+
+/** One ICMPv6 message as received: who sent it, on which interface, with what IP hop limit. */
+export interface Icmp6Message {
+  /** The ICMPv6 message (type, code, checksum, body); the IPv6 header is not included. */
+  data: Buffer;
+  /** Sender's address (`::` for a host that has no address yet). */
+  from: string;
+  /** The interface index it arrived on (sin6_scope_id). */
+  scopeId: number;
+  /** The IPv6 hop limit it arrived with; -1 if the kernel did not say. */
+  hopLimit: number;
+  /** Longer than the read buffer: `data` holds only its start. */
+  truncated: boolean;
+}
+
+/**
+ * A raw ICMPv6 socket pinned to one interface (see openIcmp6Socket). Not an EventEmitter on purpose:
+ * one owner reads it, with a callback.
+ */
+export interface Icmp6SocketHandle {
+  readonly ifname: string;
+  readonly ifindex: number;
+  /**
+   * Calls `onMessage` for every message the filter passes, until stop()/close(). Reads until EAGAIN
+   * on each readable edge. `onError` gets socket failures; reading stops after one.
+   */
+  start(onMessage: (m: Icmp6Message) => void, onError: (err: NodeJS.ErrnoException) => void): void;
+  stop(): void;
+  /** sendto(2); the kernel computes the checksum. Throws a Node-shaped errno Error on failure. */
+  send(data: Uint8Array, to: string, scopeId?: number): void;
+  /** Stops reading and closes the fd (on libuv's next turn). Idempotent. */
+  close(): void;
+}
+
+/** Whether openIcmp6Socket can work here: the addon, and a build new enough to carry it. */
+export function icmp6Status(): NativeStatus {
+  const status = nativeStatus();
+  if (!status.available) return status;
+  if (typeof (loaded as { binding: Binding }).binding.Icmp6Socket !== 'function') {
+    return {
+      available: false,
+      reason: 'the native addon was built before raw ICMPv6 support; run `npm run build:native`',
+    };
+  }
+  return { available: true };
+}
+
+let openIcmp6 = 0;
+
+/** Icmp6Socket handles opened and not yet closed (tests prove no leak with it). */
+export function openIcmp6SocketCount(): number {
+  return openIcmp6;
+}
+
+/**
+ * A non-blocking raw ICMPv6 socket bound to `ifname` (SO_BINDTODEVICE), receiving only the ICMPv6
+ * types in `passTypes` (ICMP6_FILTER; empty for a send-only socket), member of `joinGroups` on that
+ * interface, and sending with IP hop limit `hopLimit` (default 255: RFC 4861 §6.1 makes receivers of
+ * neighbour discovery drop anything else). Needs CAP_NET_RAW. Throws KILN_ERR_NATIVE_UNAVAILABLE
+ * without the addon, ValidationError on bad arguments, a Node-shaped errno Error (ENODEV...) otherwise.
+ */
+export function openIcmp6Socket(opts: {
+  ifname: string;
+  passTypes: readonly number[];
+  joinGroups?: readonly string[];
+  hopLimit?: number;
+  /** Read buffer size; longer messages are dropped. Default 2048 (more than any RS on Ethernet). */
+  maxMessage?: number;
+}): Icmp6SocketHandle {
+  const { ifname } = opts;
+  if (ifname.length === 0 || ifname.length > 15 || ifname.includes('\0') || ifname.includes('/')) {
+    throw new ValidationError(`bad interface name ${JSON.stringify(ifname)}`);
+  }
+  for (const t of opts.passTypes) {
+    if (!Number.isInteger(t) || t < 0 || t > 255) throw new ValidationError(`bad ICMPv6 type ${t}`);
+  }
+  const groups = [...(opts.joinGroups ?? [])];
+  for (const g of groups) {
+    if (isIP(g) !== 6 || !g.toLowerCase().startsWith('ff')) {
+      throw new ValidationError(`${g} is not an IPv6 multicast address`);
+    }
+  }
+  const hopLimit = opts.hopLimit ?? 255;
+  if (!Number.isInteger(hopLimit) || hopLimit < 1 || hopLimit > 255) {
+    throw new ValidationError(`hop limit ${hopLimit} out of range 1-255`);
+  }
+  const status = icmp6Status();
+  if (!status.available) throw new NativeUnavailableError(status.reason ?? 'unknown');
+  const Ctor = (loaded as { binding: Binding }).binding.Icmp6Socket!;
+  let raw: RawIcmp6Socket;
+  try {
+    raw = new Ctor(ifname, [...opts.passTypes], groups, hopLimit);
+  } catch (err) {
+    rethrow(err, ifname);
+  }
+  openIcmp6++;
+  const buf = Buffer.allocUnsafe(opts.maxMessage ?? 2048);
+  let closed = false;
+  let reading = false;
+  return {
+    ifname,
+    ifindex: raw.ifindex,
+    start(onMessage, onError) {
+      if (closed) throw errnoError(9 /* EBADF */, 'recvmsg', ifname);
+      reading = true;
+      raw.startReading((status) => {
+        if (status < 0) {
+          reading = false;
+          onError(errnoError(status, 'uv_poll', ifname));
+          return;
+        }
+        // Level-triggered: read what is queued now; anything left wakes us again.
+        while (reading) {
+          const r = raw.recv(buf);
+          if (typeof r === 'number') {
+            if (r === -11 /* EAGAIN */) return;
+            reading = false;
+            raw.stopReading();
+            onError(errnoError(r, 'recvmsg', ifname));
+            return;
+          }
+          const [n, from, scopeId, hopLimit, truncated] = r;
+          const data = Buffer.from(buf.subarray(0, Math.min(n, buf.length)));
+          onMessage({ data, from, scopeId, hopLimit, truncated });
+        }
+      });
+    },
+    stop() {
+      reading = false;
+      if (!closed) raw.stopReading();
+    },
+    send(data, to, scopeId = raw.ifindex) {
+      if (closed) throw errnoError(9 /* EBADF */, 'sendto', ifname);
+      if (isIP(to) !== 6) throw new ValidationError(`${to} is not an IPv6 address`);
+      const r = raw.send(Buffer.from(data.buffer, data.byteOffset, data.byteLength), to, scopeId);
+      if (r < 0) throw errnoError(r, 'sendto', `${to}%${ifname}`);
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      reading = false;
+      openIcmp6--;
+      raw.close();
+    },
+  };
 }

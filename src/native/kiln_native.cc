@@ -12,11 +12,14 @@
 #include <cstring>
 #include <fcntl.h>
 #include <net/if.h>
+#include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
+
+#include <vector>
 
 namespace {
 
@@ -248,6 +251,257 @@ class SocketDup : public Napi::ObjectWrap<SocketDup> {
   PollState* state_ = nullptr;
 };
 
+// Icmp6Socket: a raw ICMPv6 socket pinned to one interface, for the rack's router-advertisement
+// responder (Node has no raw sockets). The constructor makes the whole set-up, so a half-configured
+// socket never escapes:
+//   new Icmp6Socket(ifname, passTypes: number[], joinGroups: string[], hopLimit: number)
+//   - SO_BINDTODEVICE ifname; ICMP6_FILTER passing only `passTypes` (none: a send-only socket);
+//   - IPV6_JOIN_GROUP for each group on that interface (ff02::2 to hear router solicitations);
+//   - IPV6_UNICAST_HOPS / IPV6_MULTICAST_HOPS = hopLimit (RFC 4861 §6.1.2: ND messages go out
+//     with 255 and receivers drop anything else); IPV6_RECVHOPLIMIT so recv can report it.
+// The kernel fills in the ICMPv6 checksum on send and checks it on receive (RFC 3542 §3.1).
+// Methods: fd, ifindex, startReading(cb) (cb(status) on every readable edge until stopReading),
+// stopReading(), recv(buf) -> [n, address, scopeId, hopLimit, truncated] or -errno,
+// send(buf, address, scopeId) -> bytes or -errno, close(). Like SocketDup, the fd is closed only
+// from uv_close's callback.
+struct RawPollState {
+  uv_poll_t handle;
+  int fd;
+  napi_env env;
+  Napi::FunctionReference cb;
+};
+
+class Icmp6Socket : public Napi::ObjectWrap<Icmp6Socket> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Icmp6Socket",
+                       {InstanceAccessor<&Icmp6Socket::Fd>("fd"),
+                        InstanceAccessor<&Icmp6Socket::IfIndex>("ifindex"),
+                        InstanceMethod<&Icmp6Socket::StartReading>("startReading"),
+                        InstanceMethod<&Icmp6Socket::StopReading>("stopReading"),
+                        InstanceMethod<&Icmp6Socket::Recv>("recv"),
+                        InstanceMethod<&Icmp6Socket::Send>("send"),
+                        InstanceMethod<&Icmp6Socket::Close>("close")});
+  }
+
+  explicit Icmp6Socket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Icmp6Socket>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 4 || !info[0].IsString() || !info[1].IsArray() || !info[2].IsArray() ||
+        !info[3].IsNumber()) {
+      Napi::TypeError::New(env, "Icmp6Socket(ifname, passTypes, joinGroups, hopLimit)")
+          .ThrowAsJavaScriptException();
+      return;
+    }
+    std::string ifname = info[0].As<Napi::String>().Utf8Value();
+    Napi::Array types = info[1].As<Napi::Array>();
+    Napi::Array groups = info[2].As<Napi::Array>();
+    int hops = info[3].As<Napi::Number>().Int32Value();
+
+    unsigned idx = if_nametoindex(ifname.c_str());
+    if (idx == 0) {
+      ThrowErrno(env, errno, "if_nametoindex");
+      return;
+    }
+    icmp6_filter filter;
+    ICMP6_FILTER_SETBLOCKALL(&filter);
+    for (uint32_t i = 0; i < types.Length(); i++) {
+      int t = types.Get(i).As<Napi::Number>().Int32Value();
+      if (t >= 0 && t <= 255) ICMP6_FILTER_SETPASS(t, &filter);
+    }
+    std::vector<ipv6_mreq> joins;
+    for (uint32_t i = 0; i < groups.Length(); i++) {
+      ipv6_mreq m;
+      memset(&m, 0, sizeof m);
+      std::string g = groups.Get(i).As<Napi::String>().Utf8Value();
+      if (inet_pton(AF_INET6, g.c_str(), &m.ipv6mr_multiaddr) != 1) {
+        ThrowErrno(env, EINVAL, "inet_pton");
+        return;
+      }
+      m.ipv6mr_interface = idx;
+      joins.push_back(m);
+    }
+
+    int fd = socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6);
+    if (fd < 0) {
+      ThrowErrno(env, errno, "socket");
+      return;
+    }
+    int one = 1;
+    int ifx = static_cast<int>(idx);
+    const char* failed = nullptr;
+    if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname.c_str(), static_cast<socklen_t>(ifname.size())) < 0)
+      failed = "setsockopt(SO_BINDTODEVICE)";
+    else if (setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof filter) < 0)
+      failed = "setsockopt(ICMP6_FILTER)";
+    else if (setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &hops, sizeof hops) < 0)
+      failed = "setsockopt(IPV6_UNICAST_HOPS)";
+    else if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof hops) < 0)
+      failed = "setsockopt(IPV6_MULTICAST_HOPS)";
+    else if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifx, sizeof ifx) < 0)
+      failed = "setsockopt(IPV6_MULTICAST_IF)";
+    else if (setsockopt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one, sizeof one) < 0)
+      failed = "setsockopt(IPV6_RECVHOPLIMIT)";
+    for (size_t i = 0; !failed && i < joins.size(); i++) {
+      if (setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &joins[i], sizeof joins[i]) < 0)
+        failed = "setsockopt(IPV6_JOIN_GROUP)";
+    }
+    if (failed) {
+      int err = errno;
+      close(fd);
+      ThrowErrno(env, err, failed);
+      return;
+    }
+
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    state_ = new RawPollState();
+    state_->fd = fd;
+    state_->env = env;
+    state_->handle.data = state_;
+    int r = uv_poll_init(loop, &state_->handle, fd);
+    if (r != 0) {
+      close(fd);
+      delete state_;
+      state_ = nullptr;
+      ThrowErrno(env, -r, "uv_poll_init");
+      return;
+    }
+    ifindex_ = idx;
+  }
+
+  ~Icmp6Socket() override { Shutdown(); }
+
+ private:
+  Napi::Value Fd(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), state_ ? state_->fd : -1);
+  }
+
+  Napi::Value IfIndex(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ifindex_); }
+
+  Napi::Value StartReading(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!state_) return ThrowErrno(env, EBADF, "startReading");
+    if (info.Length() < 1 || !info[0].IsFunction()) {
+      Napi::TypeError::New(env, "startReading(callback)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    state_->cb = Napi::Persistent(info[0].As<Napi::Function>());
+    int r = uv_poll_start(&state_->handle, UV_READABLE, OnPoll);
+    if (r != 0) {
+      state_->cb.Reset();
+      return ThrowErrno(env, -r, "uv_poll_start");
+    }
+    return env.Undefined();
+  }
+
+  Napi::Value StopReading(const Napi::CallbackInfo& info) {
+    if (state_) {
+      uv_poll_stop(&state_->handle);
+      state_->cb.Reset();
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Recv(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!state_) return Napi::Number::New(env, -EBADF);
+    if (info.Length() < 1 || !info[0].IsBuffer()) {
+      Napi::TypeError::New(env, "recv(buffer)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Buffer<uint8_t> buf = info[0].As<Napi::Buffer<uint8_t>>();
+    sockaddr_in6 from;
+    memset(&from, 0, sizeof from);
+    iovec iov = {buf.Data(), buf.Length()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int)) * 2];
+    msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_name = &from;
+    msg.msg_namelen = sizeof from;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n;
+    do {
+      n = recvmsg(state_->fd, &msg, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return Napi::Number::New(env, -errno);
+    int hops = -1;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT && c->cmsg_len >= CMSG_LEN(sizeof(int)))
+        memcpy(&hops, CMSG_DATA(c), sizeof hops);
+    }
+    char addr[INET6_ADDRSTRLEN] = "";
+    inet_ntop(AF_INET6, &from.sin6_addr, addr, sizeof addr);
+    Napi::Array out = Napi::Array::New(env, 5);
+    out.Set(0u, Napi::Number::New(env, static_cast<double>(n)));
+    out.Set(1u, Napi::String::New(env, addr));
+    out.Set(2u, Napi::Number::New(env, from.sin6_scope_id));
+    out.Set(3u, Napi::Number::New(env, hops));
+    out.Set(4u, Napi::Boolean::New(env, (msg.msg_flags & MSG_TRUNC) != 0));
+    return out;
+  }
+
+  Napi::Value Send(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!state_) return Napi::Number::New(env, -EBADF);
+    if (info.Length() < 3 || !info[0].IsBuffer() || !info[1].IsString() || !info[2].IsNumber()) {
+      Napi::TypeError::New(env, "send(buffer, address, scopeId)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Buffer<uint8_t> buf = info[0].As<Napi::Buffer<uint8_t>>();
+    sockaddr_in6 to;
+    memset(&to, 0, sizeof to);
+    to.sin6_family = AF_INET6;
+    std::string a = info[1].As<Napi::String>().Utf8Value();
+    if (inet_pton(AF_INET6, a.c_str(), &to.sin6_addr) != 1) return Napi::Number::New(env, -EINVAL);
+    to.sin6_scope_id = info[2].As<Napi::Number>().Uint32Value();
+    ssize_t n;
+    do {
+      n = sendto(state_->fd, buf.Data(), buf.Length(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    } while (n < 0 && errno == EINTR);
+    return Napi::Number::New(env, n < 0 ? -errno : static_cast<double>(n));
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  void Shutdown() {
+    if (!state_) return;
+    state_->cb.Reset();
+    uv_poll_stop(&state_->handle);
+    uv_close(reinterpret_cast<uv_handle_t*>(&state_->handle), [](uv_handle_t* h) {
+      auto* st = static_cast<RawPollState*>(h->data);
+      close(st->fd);
+      delete st;
+    });
+    state_ = nullptr;
+  }
+
+  static void OnPoll(uv_poll_t* h, int status, int /*events*/) {
+    auto* st = static_cast<RawPollState*>(h->data);
+    if (st->cb.IsEmpty()) return;
+    // An error ends the reading: libuv would otherwise report it on every turn.
+    if (status < 0) {
+      uv_poll_stop(h);
+    }
+    Napi::Env env(st->env);
+    Napi::HandleScope scope(env);
+    // The callback may stop or close this socket, which resets st->cb: call through a copy.
+    Napi::Function fn = st->cb.Value();
+    fn.MakeCallback(env.Global(), {Napi::Number::New(env, status)});
+    if (env.IsExceptionPending()) {
+      napi_fatal_exception(env, env.GetAndClearPendingException().Value());
+    }
+  }
+
+  RawPollState* state_ = nullptr;
+  unsigned ifindex_ = 0;
+};
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("SocketDup", SocketDup::Define(env));
   exports.Set("reusePortSocket", Napi::Function::New(env, ReusePortSocket));
@@ -256,6 +510,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("sendfile", Napi::Function::New(env, Sendfile));
   exports.Set("socketError", Napi::Function::New(env, SocketError));
+  exports.Set("Icmp6Socket", Icmp6Socket::Define(env));
   exports.Set("abiVersion", Napi::Number::New(env, 2));
   return exports;
 }
