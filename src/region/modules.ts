@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../lib/logger.js';
 import type { HandlerRegistry } from '../rpc/handlers.js';
 import { bootModule } from './boot-module.js';
+import { dhcpModule } from './dhcp-module.js';
 import type { RoutePlugin } from './http/plugin.js';
 import { imagesModule } from './images-module.js';
 import type { RegionRpcServer } from './rpc-server.js';
@@ -31,4 +32,4 @@ export type RegionModule = (ctx: RegionModuleContext) => void | Promise<void>;
  * Every region worker runs these at start, in order. Workers are separate processes, so modules
  * are listed here rather than passed in: add one line per module (boot config, metadata API, ...).
  */
-export const regionModules: RegionModule[] = [bootModule, imagesModule];
+export const regionModules: RegionModule[] = [bootModule, imagesModule, dhcpModule];

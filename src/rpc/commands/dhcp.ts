@@ -40,7 +40,8 @@ export const GetDhcpConfig = defineCommand({
   summary: 'Subnets this rack serves DHCP on (managed and assigned to it), with ranges and reservations.',
   args: z.strictObject({ rack_system_id: z.string().max(64).nullable().optional() }),
   result: DhcpConfig,
-  errors: [],
+  /** The connection has not registered a rack (RegisterRack) and named none the region knows. */
+  errors: ['KILN_ERR_RACK_NOT_REGISTERED'],
 });
 
 export const LeaseRecord = z.object({
@@ -70,7 +71,7 @@ export const UpdateLeases = defineCommand({
     leases: z.array(LeaseRecord).max(5000),
   }),
   result: z.object({ stored: z.number().int(), discoveries: z.number().int() }),
-  errors: [],
+  errors: ['KILN_ERR_RACK_NOT_REGISTERED'],
 });
 
 /** region → rack: the DHCP configuration changed; the rack calls GetDhcpConfig again. */
