@@ -63,7 +63,8 @@ interface MachineLike {
 function withAddresses(db: Database.Database) {
   return async (ctx: Context, next: Next) => {
     await next();
-    if (ctx.status !== 200 || typeof ctx.body !== 'object' || ctx.body === null) return;
+    if ((ctx.status !== 200 && ctx.status !== 201) || typeof ctx.body !== 'object' || ctx.body === null)
+      return;
     const body = ctx.body as { items?: MachineLike[] } & MachineLike;
     const machines = Array.isArray(body.items) ? body.items : Array.isArray(body.interfaces) ? [body] : [];
     const macs = machines.flatMap((m) =>
@@ -93,7 +94,9 @@ export function leaseRoutes(opts: { db: Database.Database }): RoutePlugin {
   });
   // Described by the machine routes' own OpenAPI fragment; these only add a field on the way out.
   router.get('/api/v1/machines', withAddresses(db));
+  router.post('/api/v1/machines', withAddresses(db));
   router.get('/api/v1/machines/:system_id', withAddresses(db));
+  router.patch('/api/v1/machines/:system_id', withAddresses(db));
 
   const openapi = {
     '/api/v1/subnets/{id}/leases': {

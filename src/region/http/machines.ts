@@ -97,6 +97,21 @@ const machineSchema = {
     zone: { type: 'string' },
     pool: { type: 'string' },
     tags: { type: 'array', items: { type: 'string' } },
+    // Added to the answers by the DHCP routes (region/http/leases.ts); documented here, with the machine.
+    ip_addresses: {
+      type: 'array',
+      description: "Current DHCP leases and reservations of the machine's MACs",
+      items: {
+        type: 'object',
+        properties: {
+          mac: { type: 'string' },
+          ip: { type: 'string' },
+          subnet_id: { type: 'integer' },
+          source: { type: 'string', enum: ['dhcp', 'reserved'] },
+          expires_at: { type: ['string', 'null'], format: 'date-time' },
+        },
+      },
+    },
     hardware: { type: ['object', 'null'] },
     created_at: { type: 'string', format: 'date-time' },
     updated_at: { type: 'string', format: 'date-time' },

@@ -155,6 +155,14 @@ describe('leases and discoveries API', () => {
     assert.equal(list.items[0].ip_addresses[0].ip, '10.51.0.11');
     const lease = await ok(await api(`/api/v1/subnets/${s.id}/leases`));
     assert.equal(lease.items.find((l: { ip: string }) => l.ip === '10.51.0.11').machine, m.system_id);
+    const patched = await ok(
+      await api(`/api/v1/machines/${m.system_id}`, { method: 'PATCH', json: { description: 'x' } }),
+    );
+    assert.equal(patched.ip_addresses[0].ip, '10.51.0.11');
+    const doc = await ok(await fetch(`${base}/api/v1/openapi.json`));
+    const schema =
+      doc.paths['/api/v1/machines/{system_id}'].get.responses['200'].content['application/json'].schema;
+    assert.ok(schema.properties.ip_addresses);
     // Other answers of the machine routes pass through untouched.
     await errorOf(await api('/api/v1/machines/nosuch'), 404, 'KILN_ERR_NOT_FOUND');
   });
