@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { BootRequest, BootResolver, BootSource } from '../net/boot-source.js';
 import type { TftpStats } from '../net/tftp-server.js';
 import { emptyHttpStats, type HttpStats, type WorkerStats } from './worker-ipc.js';
@@ -13,11 +13,36 @@ import { emptyHttpStats, type HttpStats, type WorkerStats } from './worker-ipc.j
 export const METRICS_PATH = '/metrics';
 const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
+/** Content-Length from writeHead's arguments: (status, [reason,] headers-object | flat or paired array). */
+export function declaredLength(args: readonly unknown[]): number | undefined {
+  const headers = args.findLast((a) => typeof a === 'object' && a !== null);
+  if (!headers) return undefined;
+  const pairs: unknown[][] = Array.isArray(headers)
+    ? Array.isArray(headers[0])
+      ? (headers as unknown[][])
+      : Array.from({ length: headers.length >> 1 }, (_, i) => [headers[2 * i], headers[2 * i + 1]])
+    : Object.entries(headers);
+  for (const [k, v] of pairs) {
+    if (typeof k === 'string' && k.toLowerCase() === 'content-length') {
+      const n = Number(v);
+      return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+    }
+  }
+  return undefined;
+}
+
 /** Counts a boot HTTP server's requests and response bytes (its own handler stays untouched). */
 export function countHttp(server: Server): () => HttpStats {
   const s = emptyHttpStats();
   server.on('request', (req, res) => {
     s.requests++;
+    // Headers passed to writeHead are not kept where getHeader finds them, so note the length as it goes by.
+    let declared: number | undefined;
+    const writeHead = res.writeHead;
+    res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+      declared = declaredLength(args);
+      return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+    } as ServerResponse['writeHead'];
     res.once('close', () => {
       if (!res.writableFinished) {
         s.aborted++;
@@ -25,8 +50,8 @@ export function countHttp(server: Server): () => HttpStats {
       }
       const code = String(res.statusCode);
       s.byStatus[code] = (s.byStatus[code] ?? 0) + 1;
-      // sendfile writes past Node's counters, so the declared length is the one figure both paths share.
-      const len = Number(res.getHeader('content-length'));
+      // sendfile writes past Node's byte counters: the declared length is the figure both paths share.
+      const len = declared ?? Number(res.getHeader('content-length'));
       if (req.method !== 'HEAD' && Number.isFinite(len)) s.bytes += len;
     });
   });
