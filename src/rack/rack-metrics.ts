@@ -34,7 +34,8 @@ export function declaredLength(args: readonly unknown[]): number | undefined {
 /** Counts a boot HTTP server's requests and response bytes (its own handler stays untouched). */
 export function countHttp(server: Server): () => HttpStats {
   const s = emptyHttpStats();
-  server.on('request', (req, res) => {
+  // Ahead of the server's own handler, which may answer synchronously (405, 400).
+  server.prependListener('request', (req, res) => {
     s.requests++;
     // Headers passed to writeHead are not kept where getHeader finds them, so note the length as it goes by.
     let declared: number | undefined;
