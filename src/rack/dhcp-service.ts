@@ -14,6 +14,7 @@ import type {
 } from '../net/dhcp-policy.js';
 import { probeDhcpServer } from '../net/dhcp-probe.js';
 import { type DhcpNative, DhcpServer } from '../net/dhcp-server.js';
+import { type Ipv6RaNative, Ipv6RaResponder } from '../net/ipv6-ra.js';
 import type { DhcpConfig, LeaseRecord } from '../rpc/commands/dhcp.js';
 import { LeaseDb } from '../storage/leases.js';
 import { openRackDb, type RackDb } from '../storage/rack-db.js';
@@ -39,8 +40,17 @@ export interface DhcpServiceOptions {
   logger: Logger;
   /** The booter's answer; defaults to defaultBootAnswer (pxe table + rack HTTP URL). */
   boot?: (q: BootQuery) => BootAnswer | null;
-  /** The native addon (reusePortSocket + bindToDevice); without it only one interface can be served. */
-  native?: DhcpNative | null;
+  /**
+   * The native addon (reusePortSocket + bindToDevice); without it only one interface can be served.
+   * Its raw ICMPv6 sockets (icmp6Status, openIcmp6Socket) carry the IPv6 RA responder.
+   */
+  native?: (DhcpNative & Partial<Ipv6RaNative>) | null;
+  /**
+   * rack.dhcp.ipv6_ra: answer IPv6 router solicitations on served interfaces with a lifetime-0,
+   * prefix-less advertisement, so iPXE does not wait ~16 s for IPv6 autoconfiguration. Default false
+   * here; the rack passes the config value (true by default).
+   */
+  ipv6Ra?: boolean;
   /** How long to listen for another DHCP server before serving a managed subnet; 0 skips the probe. */
   probeTimeoutMs?: number;
   onEvent?: (e: DhcpEvent) => void;
@@ -73,6 +83,8 @@ export class DhcpService implements DhcpPolicy {
   private lastKey = '';
   private probed = new Map<string, string | null>();
   private readonly log: Logger;
+  private readonly raResponders = new Map<string, Ipv6RaResponder>();
+  private raOffLogged = false;
 
   constructor(private readonly opts: DhcpServiceOptions) {
     this.log = opts.logger;
@@ -174,6 +186,7 @@ export class DhcpService implements DhcpPolicy {
         this.server = server;
       }
     }
+    this.syncRa(ifnames);
     this.event({
       type: 'dhcp.serving',
       level: 'info',
@@ -186,6 +199,59 @@ export class DhcpService implements DhcpPolicy {
         })),
       },
     });
+  }
+
+  /** One RA responder per served interface (rack.dhcp.ipv6_ra); none anywhere else. */
+  private syncRa(ifnames: readonly string[]): void {
+    for (const [ifname, r] of this.raResponders) {
+      // A responder whose socket failed stopped itself; the next apply gets a fresh one.
+      if (!ifnames.includes(ifname) || !r.running) {
+        r.stop();
+        this.raResponders.delete(ifname);
+      }
+    }
+    if (!this.opts.ipv6Ra || ifnames.length === 0) return;
+    const native = this.raNative();
+    if (typeof native === 'string') {
+      if (!this.raOffLogged) {
+        this.raOffLogged = true;
+        this.log.warn(
+          { reason: native },
+          `IPv6 router advertisements are off (${native}): iPXE will wait ~16 s for IPv6 autoconfiguration`,
+        );
+      }
+      return;
+    }
+    for (const ifname of ifnames) {
+      if (this.raResponders.has(ifname)) continue;
+      const r = new Ipv6RaResponder({ ifname, native, logger: this.log });
+      try {
+        r.start();
+        this.raResponders.set(ifname, r);
+      } catch (err) {
+        // EPERM without CAP_NET_RAW, or the interface vanished: DHCP goes on, boots are just slower.
+        this.log.warn(
+          { ifname, err: describeError(err) },
+          'IPv6 RA responder not started: iPXE will wait ~16 s for IPv6 autoconfiguration here',
+        );
+      }
+    }
+  }
+
+  /** The addon's raw ICMPv6 functions, or why there are none. */
+  private raNative(): Ipv6RaNative | string {
+    const n = this.opts.native;
+    if (!n) return 'the native addon is unavailable';
+    const { icmp6Status, openIcmp6Socket } = n;
+    if (!icmp6Status || !openIcmp6Socket) return 'the native addon has no raw ICMPv6 sockets';
+    const status = icmp6Status();
+    if (!status.available) return status.reason ?? 'raw ICMPv6 sockets unavailable';
+    return { icmp6Status, openIcmp6Socket };
+  }
+
+  /** Interfaces where router solicitations are being answered (for logs and tests). */
+  raInterfaces(): string[] {
+    return [...this.raResponders.keys()].filter((i) => this.raResponders.get(i)!.running);
   }
 
   private isServing(ifname: string): boolean {
@@ -293,6 +359,7 @@ export class DhcpService implements DhcpPolicy {
   }
 
   async stop(): Promise<void> {
+    this.syncRa([]);
     await this.server?.stop();
     this.server = null;
     this.leases.flush();
