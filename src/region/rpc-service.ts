@@ -60,7 +60,8 @@ export function createRegionHandlers(opts: RegionRpcServiceOptions): HandlerRegi
     const machine =
       args.system_id !== undefined ? getMachine(db, args.system_id) : findMachineByMac(db, args.mac!);
     if (!machine) return { recorded: false };
-    appendEvent(db, machine.id, { type: args.type, level: args.level, text: args.text, data: args.data });
+    const at = typeof args.data?.at === 'string' ? args.data.at : undefined;
+    appendEvent(db, machine.id, { type: args.type, level: args.level, text: args.text, data: args.data, at });
     return { recorded: true };
   });
 

@@ -17,6 +17,22 @@ export interface EventInput {
   text: string;
   /** Structured details (JSON-serialisable). */
   data?: Record<string, unknown> | undefined;
+  /**
+   * When it happened, if earlier than now (ISO 8601): boot hops reach the region late when they
+   * are held until the machine exists. Ignored unless within the last day and not in the future.
+   */
+  at?: string | undefined;
+}
+
+const MAX_BACKDATE_MS = 86_400_000;
+
+function eventTime(at: string | undefined, nowMs: number): string {
+  if (at !== undefined) {
+    const t = Date.parse(at);
+    if (Number.isFinite(t) && t <= nowMs + 1000 && t >= nowMs - MAX_BACKDATE_MS)
+      return new Date(t).toISOString();
+  }
+  return new Date(nowMs).toISOString();
 }
 
 export interface MachineEvent {
@@ -46,7 +62,7 @@ export function appendEvent(db: Database.Database, machineId: number, event: Eve
     });
   }
   const text = event.text.length > 2000 ? `${event.text.slice(0, 1999)}…` : event.text;
-  const now = new Date().toISOString();
+  const now = eventTime(event.at, Date.now());
   let id: number;
   try {
     const info = db

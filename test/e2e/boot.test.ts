@@ -76,8 +76,12 @@ async function bootAndEnlist(name: string, firmwares: Firmware[], octet: number)
           `/api/v1/machines/${m.system_id}/events?limit=1000`,
         );
         const types = ev.body.items.map((e) => e.type);
+        // When each hop happened, in order, as seconds after power-on: where the boot time went.
+        const hops = [...ev.body.items].sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at));
+        const offset = (e: EventView) =>
+          ((Date.parse(e.created_at) - vm.startedAt) / 1000).toFixed(2).padStart(6);
         process.stdout.write(
-          `# boot timeline of ${vm.mac}:\n${ev.body.items.map((e) => `#   ${e.created_at} ${e.type}: ${e.text}`).join('\n')}\n`,
+          `# boot timeline of ${vm.mac} (seconds after power-on):\n${hops.map((e) => `#   +${offset(e)} ${e.type}: ${e.text}`).join('\n')}\n`,
         );
         for (const t of ['enlist.created', 'boot.config', 'http.script', 'http.image', 'metadata.hardware']) {
           assert.ok(types.includes(t), `timeline of ${vm.mac} lacks ${t}: ${types.join(', ')}`);
