@@ -31,6 +31,8 @@ export interface RackWorkerPoolOptions {
   workerCommand?: { script: string; args: string[] };
   /** Milliseconds workers get to drain on stop before they are killed. */
   stopTimeoutMs?: number;
+  /** Milliseconds start-up waits for each worker's first report. */
+  readyTimeoutMs?: number;
 }
 
 export interface WorkerSnapshot {
@@ -198,7 +200,22 @@ export async function startRackWorkers(opts: RackWorkerPoolOptions): Promise<Rac
     slots.push(slot);
     return slot;
   };
-  const started = (slot: Slot) => new Promise<boolean>((resolve) => spawn(slot, resolve));
+  // A worker that neither reports nor dies must not hold the whole rack's start: it keeps its slot
+  // (and may still report later), and start-up goes on without it.
+  const started = (slot: Slot) =>
+    new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        logger.error(
+          { worker: slot.index, pid: slot.child?.pid },
+          'rack worker not ready in time; going on without it',
+        );
+        resolve(false);
+      }, opts.readyTimeoutMs ?? 60_000);
+      spawn(slot, (ok) => {
+        clearTimeout(timer);
+        resolve(ok);
+      });
+    });
 
   const first = await started(newSlot(1));
   const rest = await Promise.all(Array.from({ length: opts.count - 1 }, (_, i) => started(newSlot(i + 2))));
