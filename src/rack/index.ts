@@ -64,6 +64,7 @@ export async function startRack(opts: {
       ...(config.rack.advertise_address ? { advertiseAddress: config.rack.advertise_address } : {}),
       logger: logger.child({ part: 'dhcp' }),
       native: nativeState.available ? native : null,
+      ipv6Ra: config.rack.dhcp.ipv6_ra,
       onEvent: (e) => logger.info({ event: e.type, ...e.data }, e.text),
       onLease: (l) => {
         if (l.state !== 'active') return;
