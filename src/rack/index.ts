@@ -66,12 +66,14 @@ export async function startRack(opts: {
       native: nativeState.available ? native : null,
       ipv6Ra: config.rack.dhcp.ipv6_ra,
       onEvent: (e) => logger.info({ event: e.type, ...e.data }, e.text),
+      // Every ACK is a boot hop (the firmware's, then the booted kernel's); the region adds its own
+      // `dhcp.lease` event once per new lease when the lease report arrives.
       onLease: (l) => {
         if (l.state !== 'active') return;
         timeline?.record({
           mac: l.mac,
-          type: 'dhcp.lease',
-          text: `DHCP lease ${intToIp(l.ip)}`,
+          type: 'dhcp.ack',
+          text: `DHCP ACK ${intToIp(l.ip)}`,
           data: { ip: intToIp(l.ip) },
         });
       },
