@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, describeError } from '../lib/errors.js';
 import { InvalidValue, isLeaf, type Leaf, type Spec } from './leaf.js';
@@ -138,5 +139,8 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     setPath(config, key, parseLeaf(key, leaf, raw, typeof raw === 'string'));
   }
 
+  // Relative data_dir (`./.kiln` under npm start) means relative to where kiln was started; fix it
+  // once here so child processes and tools that change directory (openssl) agree.
+  config.data_dir = resolve(config.data_dir as string);
   return { config: config as unknown as Config, file, warnings };
 }

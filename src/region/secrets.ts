@@ -11,7 +11,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { KilnError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -185,10 +185,11 @@ async function makeServerCert(dir: string, caDir: string): Promise<void> {
       '-req',
       '-in',
       'region.csr',
+      // openssl runs with cwd = dir: a relative caDir would point elsewhere.
       '-CA',
-      join(caDir, 'ca.pem'),
+      resolve(caDir, 'ca.pem'),
       '-CAkey',
-      join(caDir, 'ca-key.pem'),
+      resolve(caDir, 'ca-key.pem'),
       '-set_serial',
       serial(),
       '-days',

@@ -88,3 +88,8 @@ test('the packaged example config loads', () => {
   const { config } = loadConfig({ file, env: {} });
   assert.equal(config.data_dir, '/var/lib/kiln');
 });
+
+test('a relative data_dir is made absolute once, against the working directory', () => {
+  const { config } = loadConfig({ env: { KILN_DATA_DIR: './.kiln' } });
+  assert.equal(config.data_dir, join(process.cwd(), '.kiln'));
+});
