@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { KilnError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { readSecretFile } from '../rpc/secret.js';
 
 /**
  * The region's secrets in data_dir, created on first start (or by `kiln init`) and never logged:
@@ -55,36 +56,12 @@ function writeAtomic(path: string, data: string, mode: number): void {
   renameSync(tmp, path);
 }
 
-/** Parse a secret file: hex (what kiln writes) of at least 16 bytes. */
-export function parseSecret(text: string, path: string): Buffer {
-  const hex = text.trim();
-  if (!/^[0-9a-fA-F]+$/.test(hex) || hex.length % 2 !== 0 || hex.length < 32) {
-    throw new KilnError(
-      'KILN_ERR_SECRET',
-      `RPC secret file ${path} does not hold a hex secret of at least 16 bytes; copy the region's <data_dir>/secret`,
-      { path },
-    );
-  }
-  return Buffer.from(hex, 'hex');
-}
-
-/** Read a secret file (the rack's rack.secret_file, or the region's own). */
-export function readSecretFile(path: string): Buffer {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new KilnError(
-      'KILN_ERR_SECRET',
-      code === 'ENOENT'
-        ? `RPC secret file ${path} does not exist: run \`kiln init\` on the region, and give a remote rack a copy (rack.secret_file)`
-        : `cannot read RPC secret file ${path}: ${(err as Error).message}`,
-      { path },
-      { cause: err },
-    );
-  }
-  return parseSecret(text, path);
+/** Read the region's own secret file. */
+function readRegionSecretFile(path: string): Buffer {
+  return readSecretFile(
+    path,
+    'run `kiln init` on the region, and give a remote rack a copy (rack.secret_file)',
+  );
 }
 
 async function openssl(args: string[], cwd: string): Promise<void> {
@@ -225,7 +202,7 @@ export async function ensureRegionSecrets(dataDir: string, logger: Logger): Prom
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
   }
-  const secret = readSecretFile(secretPath);
+  const secret = readRegionSecretFile(secretPath);
 
   const caPath = join(tlsDir, 'ca.pem');
   const caKeyPath = join(tlsDir, 'ca-key.pem');
@@ -273,7 +250,7 @@ export async function ensureRegionSecrets(dataDir: string, logger: Logger): Prom
 export function readRegionSecrets(dataDir: string): RegionSecrets {
   const tlsDir = join(dataDir, TLS_DIR);
   return {
-    secret: readSecretFile(join(dataDir, SECRET_FILE)),
+    secret: readRegionSecretFile(join(dataDir, SECRET_FILE)),
     caCert: readFileSync(join(tlsDir, 'ca.pem'), 'utf8'),
     serverCert: readFileSync(join(tlsDir, 'region.pem'), 'utf8'),
     serverKey: readFileSync(join(tlsDir, 'region-key.pem'), 'utf8'),
