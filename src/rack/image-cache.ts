@@ -1,11 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { mkdirSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { KilnError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { FileMismatchError, FileTooLargeError, writeVerifiedFile } from '../lib/verified-file.js';
 
 /**
  * The rack's image cache: boot files the region lists, downloaded over HTTP with the rack's token,
@@ -250,7 +248,6 @@ export class ImageCache {
       idle = setTimeout(() => controller.abort(new Error(`no data for ${idleMs} ms`)), idleMs);
       idle.unref();
     };
-    const tmp = join(this.tmpDir, `${file.sha256}.${randomBytes(4).toString('hex')}.part`);
     const started = this.now();
     try {
       arm();
@@ -263,49 +260,33 @@ export class ImageCache {
         await res.body?.cancel().catch(() => {});
         throw new ImageDownloadError(`GET ${url}: HTTP ${res.status}`, { url, status: res.status });
       }
-      const hash = createHash('sha256');
-      let bytes = 0;
-      const meter = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          arm();
-          bytes += chunk.length;
-          if (bytes > file.size) {
-            cb(new ImageDownloadError(`${url}: more than the ${file.size} bytes listed`, { url }));
-            return;
-          }
-          hash.update(chunk);
-          cb(null, chunk);
-        },
-      });
       const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
-      await pipeline(body, meter, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
-      const actual = hash.digest('hex');
-      if (bytes !== file.size || actual !== file.sha256) {
-        throw new ImageDownloadError(
-          `${url}: got ${bytes} bytes with sha256 ${actual}, expected ${file.size} bytes`,
-          {
-            url,
-            expected: file.sha256,
-            actual,
-          },
-        );
-      }
-      const fh = await open(tmp, 'r');
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      const dest = join(this.dir, file.sha256);
-      await rename(tmp, dest);
+      const { path, size } = await writeVerifiedFile(body, {
+        tmpDir: this.tmpDir,
+        destDir: this.dir,
+        tmpPrefix: `${file.sha256}.`,
+        maxBytes: file.size,
+        sha256: file.sha256,
+        size: file.size,
+        onChunk: arm,
+      });
       const t = this.now();
-      this.entries.set(file.sha256, { size: bytes, lastUsed: t, persisted: t });
+      this.entries.set(file.sha256, { size, lastUsed: t, persisted: t });
       this.opts.logger.info(
-        { sha256: file.sha256, name: file.name, size: bytes, ms: t - started },
+        { sha256: file.sha256, name: file.name, size, ms: t - started },
         'image downloaded into the cache',
       );
-      return dest;
+      return path;
     } catch (err) {
+      if (err instanceof FileTooLargeError) {
+        throw new ImageDownloadError(`${url}: more than the ${file.size} bytes listed`, { url });
+      }
+      if (err instanceof FileMismatchError) {
+        throw new ImageDownloadError(
+          `${url}: got ${err.actual.size} bytes with sha256 ${err.actual.sha256}, expected ${file.size} bytes`,
+          { url, expected: file.sha256, actual: err.actual.sha256 },
+        );
+      }
       if (err instanceof KilnError) throw err;
       const reason = controller.signal.aborted ? controller.signal.reason : err;
       throw new ImageDownloadError(
@@ -315,7 +296,6 @@ export class ImageCache {
       );
     } finally {
       clearTimeout(idle);
-      await rm(tmp, { force: true });
     }
   }
 }

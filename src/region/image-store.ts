@@ -1,19 +1,14 @@
-import { createHash, randomBytes } from 'node:crypto';
-import {
-  createReadStream,
-  createWriteStream,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { createReadStream, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { KilnError, NotFoundError, ValidationError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import {
+  FileMismatchError,
+  FileTooLargeError,
+  type VerifiedFile,
+  writeVerifiedFile,
+} from '../lib/verified-file.js';
 
 /**
  * The region's content-addressed file store: every boot file lives once at
@@ -252,53 +247,37 @@ export class ImageStore {
       stream.destroy();
       throw new ImageTooLargeError(label, maxBytes);
     }
-    const tmp = join(this.tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}.part`);
-    const hash = createHash('sha256');
-    let bytes = 0;
     let reported = 0;
     const onProgress = opts.onProgress;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        bytes += chunk.length;
-        onChunk?.();
-        if (bytes > maxBytes) {
-          cb(new ImageTooLargeError(label, maxBytes));
-          return;
-        }
-        hash.update(chunk);
-        if (onProgress && bytes - reported >= PROGRESS_EVERY_BYTES) {
-          reported = bytes;
-          onProgress({ label, bytes, total, done: false });
-        }
-        cb(null, chunk);
-      },
-    });
+    let file: VerifiedFile;
     try {
-      const out = createWriteStream(tmp, { mode: 0o644, flags: 'wx' });
-      try {
-        await pipeline(stream, meter, out, opts.signal ? { signal: opts.signal } : {});
-      } catch (err) {
-        if (err instanceof KilnError) throw err;
-        if (opts.signal?.aborted && opts.signal.reason instanceof KilnError) throw opts.signal.reason;
-        throw new ImageSourceError(`${label}: ${describeFetchError(err)}`, { source: label }, err);
-      }
-      const actual = hash.digest('hex');
-      if (expected !== undefined && actual !== expected)
-        throw new ChecksumMismatchError(expected, actual, label);
-      const fh = await open(tmp, 'r');
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      const dest = join(this.filesDir, actual);
-      await rename(tmp, dest);
-      onProgress?.({ label, bytes, total: total ?? bytes, done: true });
-      this.logger.info({ sha256: actual, size: bytes, source: label }, 'image file stored');
-      return { sha256: actual, size: bytes, path: dest };
-    } finally {
-      await rm(tmp, { force: true });
+      file = await writeVerifiedFile(stream, {
+        tmpDir: this.tmpDir,
+        destDir: this.filesDir,
+        // The pid names the writer, for removeStrayTempFiles.
+        tmpPrefix: `${process.pid}-`,
+        maxBytes,
+        sha256: expected,
+        signal: opts.signal,
+        onChunk: (bytes) => {
+          onChunk?.();
+          if (onProgress && bytes - reported >= PROGRESS_EVERY_BYTES) {
+            reported = bytes;
+            onProgress({ label, bytes, total, done: false });
+          }
+        },
+      });
+    } catch (err) {
+      if (err instanceof FileTooLargeError) throw new ImageTooLargeError(label, maxBytes);
+      if (err instanceof FileMismatchError)
+        throw new ChecksumMismatchError(expected!, err.actual.sha256, label);
+      if (err instanceof KilnError) throw err;
+      if (opts.signal?.aborted && opts.signal.reason instanceof KilnError) throw opts.signal.reason;
+      throw new ImageSourceError(`${label}: ${describeFetchError(err)}`, { source: label }, err);
     }
+    onProgress?.({ label, bytes: file.size, total: total ?? file.size, done: true });
+    this.logger.info({ sha256: file.sha256, size: file.size, source: label }, 'image file stored');
+    return file;
   }
 
   /** A stored file as a stream, for serving to racks. */
