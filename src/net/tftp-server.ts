@@ -17,7 +17,7 @@ import {
 } from '../protocols/tftp/packet.js';
 import type { BootResolver, BootSource } from './boot-source.js';
 import { PATH_REFUSED } from './tftp-root-resolver.js';
-import { ContentSource, FileSource, netasciiSource, type TransferSource } from './tftp-source.js';
+import { ContentSource, FileOpener, netasciiSource, type TransferSource } from './tftp-source.js';
 import { ReadTransfer, type TransferEnd } from './tftp-transfer.js';
 
 export interface TftpServerOptions {
@@ -66,6 +66,7 @@ export class TftpServer {
   private readonly maxNetasciiBytes: number;
   private readonly log: Logger;
   private closing = false;
+  private readonly files = new FileOpener();
   private readonly counters: Omit<TftpStats, 'active'> = {
     started: 0,
     completed: 0,
@@ -127,6 +128,7 @@ export class TftpServer {
     this.closing = true;
     for (const a of this.active.values()) a.transfer?.abort('server shutting down');
     this.active.clear();
+    this.files.clear();
     const s = this.socket;
     this.socket = undefined;
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
@@ -250,7 +252,7 @@ export class TftpServer {
     try {
       if (found.kind === 'content') source = new ContentSource(found.body);
       else {
-        const opened = await FileSource.open(found.path);
+        const opened = await this.files.open(found.path);
         if (opened === 'not-a-file') {
           log.info('tftp request names a directory or special file');
           fail(TftpErrorCode.FILE_NOT_FOUND, 'file not found');

@@ -2,13 +2,15 @@
  * Where a TFTP transfer's bytes come from: a file read in chunks on demand (big files never sit
  * whole in memory, once per transfer) or a rendered body already in memory.
  */
-import { constants } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import { toNetascii } from '../protocols/tftp/netascii.js';
 
 export interface TransferSource {
   /** Bytes as they go on the wire (after netascii encoding, if any): what tsize reports. */
   readonly size: number;
+  /** All the bytes, when they are in memory already: the transfer then never calls read(). */
+  readonly whole?: Uint8Array;
   /**
    * Up to `length` bytes from `offset` (fewer only at the end). The buffer is the caller's to keep
    * until it asks again; packets copy out of it.
@@ -20,20 +22,20 @@ export interface TransferSource {
 export class ContentSource implements TransferSource {
   readonly size: number;
 
-  constructor(private readonly body: Uint8Array) {
-    this.size = body.length;
-  }
-
-  /** The whole body: a transfer that holds it never has to ask again. */
-  get whole(): Uint8Array {
-    return this.body;
+  constructor(
+    readonly whole: Uint8Array,
+    private readonly onClose?: () => void,
+  ) {
+    this.size = whole.length;
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    return this.body.subarray(offset, Math.min(offset + length, this.size));
+    return this.whole.subarray(offset, Math.min(offset + length, this.size));
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.onClose?.();
+  }
 }
 
 export class FileSource implements TransferSource {
@@ -94,5 +96,113 @@ export async function netasciiSource(
     return new ContentSource(toNetascii(raw));
   } finally {
     await source.close();
+  }
+}
+
+interface CachedFile {
+  path: string;
+  stats: Stats;
+  body: Buffer;
+  refs: number;
+  idleSince: number;
+}
+
+const sameFile = (a: Stats, b: Stats) =>
+  a.ino === b.ino &&
+  a.dev === b.dev &&
+  a.size === b.size &&
+  a.mtimeMs === b.mtimeMs &&
+  a.ctimeMs === b.ctimeMs;
+
+/**
+ * Opens files for transfers, sharing small ones. In a boot storm hundreds of machines ask for the
+ * same loader (undionly.kpxe, ~70 kB) within seconds: one read serves them all. Every request
+ * still stats the path, so a file replaced on disk (the image cache renames new files into
+ * place) is served new at once. Files over `maxSharedBytes` are read in chunks per transfer.
+ * Unused entries linger `lingerMs`, and at most `maxCachedBytes` of unused ones are kept.
+ */
+export class FileOpener {
+  private readonly cache = new Map<string, CachedFile>();
+  private loading = new Map<string, Promise<CachedFile | 'not-a-file'>>();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly maxSharedBytes = 4 << 20,
+    private readonly maxCachedBytes = 64 << 20,
+    private readonly lingerMs = 5000,
+  ) {}
+
+  async open(path: string): Promise<TransferSource | 'not-a-file'> {
+    const st = await stat(path);
+    if (!st.isFile()) return 'not-a-file';
+    if (st.size > this.maxSharedBytes) return FileSource.open(path);
+    let entry = this.cache.get(path);
+    if (!entry || !sameFile(entry.stats, st)) {
+      const key = `${path}\0${st.ino}:${st.mtimeMs}:${st.size}`;
+      let pending = this.loading.get(key);
+      if (!pending) {
+        pending = this.load(path, st);
+        this.loading.set(key, pending);
+        pending.finally(() => this.loading.delete(key)).catch(() => {});
+      }
+      const loaded = await pending;
+      if (loaded === 'not-a-file') return loaded;
+      entry = loaded;
+    }
+    const e = entry;
+    e.refs++;
+    let closed = false;
+    return new ContentSource(e.body, () => {
+      if (closed) return;
+      closed = true;
+      e.refs--;
+      if (e.refs === 0) {
+        e.idleSince = Date.now();
+        this.trim();
+      }
+    });
+  }
+
+  /** Drop every unused entry now (server shutting down). */
+  clear(): void {
+    for (const [path, e] of this.cache) if (e.refs === 0) this.cache.delete(path);
+    if (this.sweeper) clearTimeout(this.sweeper);
+    this.sweeper = undefined;
+  }
+
+  private async load(path: string, before: Stats): Promise<CachedFile | 'not-a-file'> {
+    const src = await FileSource.open(path);
+    if (src === 'not-a-file') return src;
+    try {
+      const body = Buffer.from(await src.read(0, src.size));
+      const entry: CachedFile = { path, stats: before, body, refs: 0, idleSince: Date.now() };
+      // Replaced while we read: serve what we read, but do not keep it for others.
+      const after = await stat(path);
+      if (sameFile(before, after) && body.length === before.size) this.cache.set(path, entry);
+      return entry;
+    } finally {
+      await src.close();
+    }
+  }
+
+  private trim(): void {
+    const now = Date.now();
+    let idleBytes = 0;
+    const idle = [...this.cache.values()]
+      .filter((e) => e.refs === 0)
+      .sort((a, b) => b.idleSince - a.idleSince);
+    for (const e of idle) {
+      idleBytes += e.body.length;
+      if (now - e.idleSince >= this.lingerMs || idleBytes > this.maxCachedBytes) {
+        if (this.cache.get(e.path) === e) this.cache.delete(e.path);
+      }
+    }
+    if (!this.sweeper && idle.length > 0) {
+      this.sweeper = setTimeout(() => {
+        this.sweeper = undefined;
+        this.trim();
+      }, this.lingerMs);
+      this.sweeper.unref();
+    }
   }
 }

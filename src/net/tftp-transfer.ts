@@ -14,7 +14,7 @@ import {
   Opcode,
   type TftpOption,
 } from '../protocols/tftp/packet.js';
-import { ContentSource, type TransferSource } from './tftp-source.js';
+import type { TransferSource } from './tftp-source.js';
 
 export type TransferEnd =
   | { kind: 'complete'; bytes: number }
@@ -75,7 +75,7 @@ export class ReadTransfer {
     private readonly onMalformed: (err: DecodeError) => void,
   ) {
     this.last = blockCount(source.size, settings.blksize);
-    if (source instanceof ContentSource) this.chunk = source.whole;
+    if (source.whole) this.chunk = source.whole;
     socket.on('message', (msg) => this.onMessage(msg));
     socket.on('error', (error) => {
       // The last ACK was lost and the client, having its file, closed its port: the kernel reports

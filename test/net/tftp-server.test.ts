@@ -275,3 +275,25 @@ test('closing the server ends running transfers with an error to the client', as
   assert.equal(expectOp(await c.next(), Opcode.ERROR).code, 0);
   assert.equal(server.stats().active, 0);
 });
+
+test('a file replaced on disk is served new on the next request, even while shared', async () => {
+  const { writeFileSync, renameSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const path = join(root.root, 'swap.bin');
+  const a = Buffer.alloc(3000, 1);
+  const b = Buffer.alloc(5000, 2);
+  writeFileSync(path, a);
+  const { c, port } = await setup({ timeoutMs: 10_000 });
+  c.sendTo(port, rrq('swap.bin', { blksize: 1468 }));
+  expectOp(await c.next(), Opcode.OACK);
+  // While the first transfer still holds the old bytes, the file is replaced the way the image
+  // cache does it (write elsewhere, rename into place).
+  writeFileSync(`${path}.new`, b);
+  renameSync(`${path}.new`, path);
+  const c2 = await RawClient.open();
+  clients.push(c2);
+  c2.sendTo(port, rrq('swap.bin', { blksize: 1468 }));
+  expectOp(await c2.next(), Opcode.OACK);
+  assert.ok((await download(c, 1468, 1)).equals(a));
+  assert.ok((await download(c2, 1468, 1)).equals(b));
+});
