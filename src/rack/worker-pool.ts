@@ -1,5 +1,6 @@
-import { type ChildProcess, fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import type { Config } from '../config/schema.js';
+import { ChildPool, type ChildSlot } from '../lib/child-pool.js';
 import { describeError } from '../lib/errors.js';
 import { explainListenError } from '../lib/listen-error.js';
 import type { Logger } from '../lib/logger.js';
@@ -54,45 +55,33 @@ export interface RackWorkerPool {
   stop(): Promise<void>;
 }
 
-interface Slot {
-  index: number;
-  child: ChildProcess | null;
-  ready: boolean;
-  /** Consecutive quick crashes, for the backoff. */
-  crashes: number;
-  restarts: number;
-  startedAt: number;
-  restartTimer: NodeJS.Timeout | undefined;
+/** Counters of one worker slot, kept across its restarts. */
+interface Tally {
   /** Counters of this slot's earlier (dead) workers. */
   base: WorkerStats;
   /** The current worker's last answer. */
   last: WorkerStats | null;
 }
 
-/** Backoff after a crash: 100 ms, doubling per quick crash in a row, at most 10 s. */
-export function rackRestartDelayMs(crashes: number): number {
-  return Math.min(10_000, 100 * 2 ** Math.max(0, crashes - 1));
-}
-/** A worker that ran this long before dying is not crash-looping. */
-const STABLE_MS = 30_000;
-
 export async function startRackWorkers(opts: RackWorkerPoolOptions): Promise<RackWorkerPool> {
   const { config, logger, resolver } = opts;
-  const script = opts.workerCommand?.script ?? process.argv[1]!;
-  const baseArgs = opts.workerCommand?.args ?? ['__rack-worker'];
-  const slots: Slot[] = [];
   // Port 0 (tests) means "any": the first worker picks, the others join the port it got.
   const ports = { tftp: config.rack.tftp.port, http: config.rack.http.port };
   const bound: { tftp: number | null; http: number | null } = { tftp: null, http: null };
-  let stopping = false;
+  const tallies = new Map<number, Tally>();
   let nextId = 1;
   const waiting = new Map<number, (m: Extract<WorkerToMain, { kiln: 'rack-stats' }>) => void>();
 
-  const send = (child: ChildProcess, m: MainToWorker) => {
-    if (child.connected) child.send(m, undefined, undefined, () => {});
+  const tally = (index: number): Tally => {
+    let t = tallies.get(index);
+    if (!t) {
+      t = { base: { tftp: null, http: null }, last: null };
+      tallies.set(index, t);
+    }
+    return t;
   };
 
-  const reportListen = (slot: Slot, what: 'TFTP' | 'Boot HTTP', r: ListenResult | null) => {
+  const reportListen = (slot: ChildSlot, what: 'TFTP' | 'Boot HTTP', r: ListenResult | null) => {
     if (!r?.error) return;
     const key = what === 'TFTP' ? 'rack.tftp.port' : 'rack.http.port';
     const port = what === 'TFTP' ? ports.tftp : ports.http;
@@ -104,21 +93,29 @@ export async function startRackWorkers(opts: RackWorkerPoolOptions): Promise<Rac
 
   const answer = (child: ChildProcess, id: number, req: Parameters<BootResolver['resolve']>[0]) => {
     resolver.resolve(req).then(
-      (source) => send(child, { kiln: 'rack-resolved', id, source }),
-      (err: unknown) => send(child, { kiln: 'rack-resolved', id, error: errorForWire(err) }),
+      (source) => pool.send(child, { kiln: 'rack-resolved', id, source } satisfies MainToWorker),
+      (err: unknown) =>
+        pool.send(child, { kiln: 'rack-resolved', id, error: errorForWire(err) } satisfies MainToWorker),
     );
   };
 
-  const spawn = (slot: Slot, onReady?: (ok: boolean) => void) => {
-    slot.startedAt = Date.now();
-    slot.ready = false;
-    const child = fork(script, [...baseArgs, String(slot.index)], {
-      execArgv: process.execArgv,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      serialization: 'advanced',
-    });
-    slot.child = child;
-    child.on('message', (m: unknown) => {
+  const pool: ChildPool = new ChildPool({
+    name: 'rack worker',
+    logger,
+    script: opts.workerCommand?.script ?? process.argv[1]!,
+    args: opts.workerCommand?.args ?? ['__rack-worker'],
+    execArgv: process.execArgv,
+    startMessage: (slot): MainToWorker => ({
+      kiln: 'rack-start',
+      index: slot.index,
+      config,
+      tftpPort: ports.tftp,
+      httpPort: ports.http,
+    }),
+    stopMessage: { kiln: 'rack-stop' } satisfies MainToWorker,
+    stopTimeoutMs: opts.stopTimeoutMs,
+    readyTimeoutMs: opts.readyTimeoutMs ?? 60_000,
+    onMessage(slot, child, m) {
       let msg: WorkerToMain | null;
       try {
         msg = parseWorkerMessage(m);
@@ -138,7 +135,6 @@ export async function startRackWorkers(opts: RackWorkerPoolOptions): Promise<Rac
           waiting.get(msg.id)?.(msg);
           return;
         case 'rack-ready':
-          slot.ready = true;
           reportListen(slot, 'TFTP', msg.tftp);
           reportListen(slot, 'Boot HTTP', msg.http);
           if (msg.tftp?.port !== undefined) bound.tftp = ports.tftp = msg.tftp.port;
@@ -147,94 +143,40 @@ export async function startRackWorkers(opts: RackWorkerPoolOptions): Promise<Rac
             { worker: slot.index, pid: child.pid, tftp: msg.tftp?.port, http: msg.http?.port },
             'rack worker ready',
           );
-          onReady?.(true);
-          onReady = undefined;
+          pool.markReady(slot);
           return;
       }
-    });
-    child.on('error', (err) =>
-      logger.error({ err: describeError(err), worker: slot.index }, 'rack worker process error'),
-    );
-    child.once('exit', (code, signal) => {
-      slot.child = null;
-      slot.ready = false;
+    },
+    onExit(slot) {
       // Its counters so far stay in the totals (up to its last answer).
-      if (slot.last) slot.base = addStats(slot.base, slot.last);
-      slot.last = null;
-      onReady?.(false);
-      onReady = undefined;
-      if (stopping) return;
-      slot.crashes = Date.now() - slot.startedAt > STABLE_MS ? 1 : slot.crashes + 1;
-      slot.restarts++;
-      const delay = rackRestartDelayMs(slot.crashes);
-      logger.error(
-        { worker: slot.index, pid: child.pid, code, signal, restart_in_ms: delay },
-        'rack worker died; restarting',
-      );
-      slot.restartTimer = setTimeout(() => {
-        slot.restartTimer = undefined;
-        if (!stopping) spawn(slot);
-      }, delay);
-    });
-    send(child, {
-      kiln: 'rack-start',
-      index: slot.index,
-      config,
-      tftpPort: ports.tftp,
-      httpPort: ports.http,
-    });
-  };
+      const t = tally(slot.index);
+      if (t.last) t.base = addStats(t.base, t.last);
+      t.last = null;
+    },
+  });
 
-  const newSlot = (index: number): Slot => {
-    const slot: Slot = {
-      index,
-      child: null,
-      ready: false,
-      crashes: 0,
-      restarts: 0,
-      startedAt: 0,
-      restartTimer: undefined,
-      base: { tftp: null, http: null },
-      last: null,
-    };
-    slots.push(slot);
-    return slot;
-  };
-  // A worker that neither reports nor dies must not hold the whole rack's start: it keeps its slot
-  // (and may still report later), and start-up goes on without it.
-  const started = (slot: Slot) =>
-    new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => {
-        logger.error(
-          { worker: slot.index, pid: slot.child?.pid },
-          'rack worker not ready in time; going on without it',
-        );
-        resolve(false);
-      }, opts.readyTimeoutMs ?? 60_000);
-      spawn(slot, (ok) => {
-        clearTimeout(timer);
-        resolve(ok);
-      });
-    });
-
-  const first = await started(newSlot(1));
-  const rest = await Promise.all(Array.from({ length: opts.count - 1 }, (_, i) => started(newSlot(i + 2))));
+  // The first worker alone, so that the others are told the ports it got.
+  const first = await pool.start(1);
+  const rest = await Promise.all(Array.from({ length: opts.count - 1 }, (_, i) => pool.start(i + 2)));
   const ready = [first, ...rest].filter(Boolean).length;
   logger.info(
-    { workers: opts.count, ready, pids: slots.map((s) => s.child?.pid), tftp: bound.tftp, http: bound.http },
+    {
+      workers: opts.count,
+      ready,
+      pids: pool.slots.map((s) => s.child?.pid),
+      tftp: bound.tftp,
+      http: bound.http,
+    },
     'rack workers running',
   );
 
   return {
-    pids() {
-      const m = new Map<number, number>();
-      for (const s of slots) if (s.child?.pid !== undefined) m.set(s.index, s.child.pid);
-      return m;
-    },
+    pids: () => pool.pids(),
     ports: () => ({ ...bound }),
     async collect(timeoutMs = 3000) {
       return Promise.all(
-        slots.map(async (slot): Promise<WorkerSnapshot> => {
+        pool.slots.map(async (slot): Promise<WorkerSnapshot> => {
+          const t = tally(slot.index);
           const child = slot.child;
           let fresh: WorkerStats | null = null;
           if (child?.connected && slot.ready) {
@@ -249,41 +191,22 @@ export async function startRackWorkers(opts: RackWorkerPoolOptions): Promise<Rac
                 waiting.delete(id);
                 resolve(m.stats);
               });
-              send(child, { kiln: 'rack-stats-request', id });
+              pool.send(child, { kiln: 'rack-stats-request', id } satisfies MainToWorker);
             });
             // The worker may have died while we waited: its figures then already sit in base.
-            if (fresh && slot.child === child) slot.last = fresh;
+            if (fresh && slot.child === child) t.last = fresh;
             else fresh = null;
           }
-          const current = fresh ?? slot.last;
+          const current = fresh ?? t.last;
           return {
             worker: slot.index,
-            stats: current ? addStats(slot.base, current) : slot.base,
+            stats: current ? addStats(t.base, current) : t.base,
             up: fresh !== null,
             restarts: slot.restarts,
           };
         }),
       );
     },
-    async stop() {
-      stopping = true;
-      await Promise.all(
-        slots.map((s) => {
-          if (s.restartTimer) clearTimeout(s.restartTimer);
-          const child = s.child;
-          if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-          return new Promise<void>((resolve) => {
-            child.once('exit', () => resolve());
-            // The worker may be exiting already (a terminal's Ctrl-C reaches it too).
-            const fallback = () => child.kill('SIGTERM');
-            if (child.connected)
-              child.send({ kiln: 'rack-stop' } satisfies MainToWorker, (err) => err && fallback());
-            else fallback();
-            const t = setTimeout(() => child.kill('SIGKILL'), opts.stopTimeoutMs ?? 15_000);
-            t.unref();
-          });
-        }),
-      );
-    },
+    stop: () => pool.stop(),
   };
 }

@@ -1,7 +1,7 @@
-import { type ChildProcess, fork } from 'node:child_process';
 import { availableParallelism, hostname } from 'node:os';
 import type Database from 'better-sqlite3';
 import type { Config } from '../config/schema.js';
+import { ChildPool } from '../lib/child-pool.js';
 import type { Logger } from '../lib/logger.js';
 import { configureNative } from '../native/index.js';
 import { workerKey } from '../rpc/discovery.js';
@@ -24,22 +24,6 @@ export interface RegionSupervisor {
   pids(): Map<number, number>;
   stop(): Promise<void>;
 }
-
-interface Slot {
-  index: number;
-  child: ChildProcess | null;
-  /** Consecutive quick crashes, for the backoff. */
-  crashes: number;
-  startedAt: number;
-  restartTimer: NodeJS.Timeout | undefined;
-}
-
-/** Backoff after a crash: 100 ms, doubling per quick crash in a row, at most 10 s. */
-export function restartDelayMs(crashes: number): number {
-  return Math.min(10_000, 100 * 2 ** Math.max(0, crashes - 1));
-}
-/** A worker that ran this long before dying is not crash-looping. */
-const STABLE_MS = 30_000;
 
 /** How many workers: config, or one per CPU; one only when the port cannot be shared. */
 export function workerCount(config: Config, logger: Logger): number {
@@ -72,97 +56,48 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<RegionSu
   for (const w of listRegionWorkers(db)) if (w.host === host) deleteRegionWorker(db, w.id);
 
   const count = workerCount(config, logger);
-  const script = opts.workerCommand?.script ?? process.argv[1]!;
-  const baseArgs = opts.workerCommand?.args ?? ['__region-worker'];
-  const slots: Slot[] = [];
-  let stopping = false;
-
-  const live = () => slots.filter((s) => s.child?.connected).map((s) => s.child!);
-
-  const spawn = (slot: Slot, onReady?: (ok: boolean) => void) => {
-    slot.startedAt = Date.now();
-    const child = fork(script, [...baseArgs, String(slot.index)], {
-      execArgv: process.execArgv,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      serialization: 'advanced',
-    });
-    slot.child = child;
-    child.on('message', (m: unknown) => {
+  const pool: ChildPool = new ChildPool({
+    name: 'region worker',
+    logger,
+    script: opts.workerCommand?.script ?? process.argv[1]!,
+    args: opts.workerCommand?.args ?? ['__region-worker'],
+    execArgv: process.execArgv,
+    startMessage: (slot) => ({ kiln: 'start', index: slot.index, config }),
+    stopMessage: { kiln: 'stop' },
+    stopTimeoutMs: opts.stopTimeoutMs,
+    onMessage(slot, child, m) {
       if (!isMetricsMessage(m)) return;
       const msg = m as unknown as { kiln: string; id?: string };
       if (msg.kiln === 'ready') {
         logger.info({ worker: slot.index, pid: child.pid }, 'region worker ready');
-        onReady?.(true);
-        onReady = undefined;
+        pool.markReady(slot);
       } else if (msg.kiln === 'metrics-request') {
-        collectFromWorkers(live(), 3000).then(
-          (text) => child.connected && child.send({ kiln: 'metrics-response', id: msg.id, text }, () => {}),
-          (err: Error) =>
-            child.connected &&
-            child.send({ kiln: 'metrics-response', id: msg.id, error: err.message }, () => {}),
+        collectFromWorkers(pool.live(), 3000).then(
+          (text) => pool.send(child, { kiln: 'metrics-response', id: msg.id, text }),
+          (err: Error) => pool.send(child, { kiln: 'metrics-response', id: msg.id, error: err.message }),
         );
       }
-    });
-    child.on('error', (err) => logger.error({ err, worker: slot.index }, 'region worker process error'));
-    child.once('exit', (code, signal) => {
-      slot.child = null;
+    },
+    onExit(_slot, child) {
+      // Dropped at once, so racks stop looking for it.
       try {
         deleteRegionWorker(db, workerKey(host, child.pid ?? -1));
       } catch (err) {
         logger.warn({ err }, 'could not drop a dead worker record');
       }
-      onReady?.(false);
-      onReady = undefined;
-      if (stopping) return;
-      slot.crashes = Date.now() - slot.startedAt > STABLE_MS ? 1 : slot.crashes + 1;
-      const delay = restartDelayMs(slot.crashes);
-      logger.error(
-        { worker: slot.index, pid: child.pid, code, signal, restart_in_ms: delay },
-        'region worker died; restarting',
-      );
-      slot.restartTimer = setTimeout(() => {
-        slot.restartTimer = undefined;
-        if (!stopping) spawn(slot);
-      }, delay);
-    });
-    child.send({ kiln: 'start', index: slot.index, config }, () => {});
-  };
+    },
+  });
 
-  const ready: Array<Promise<boolean>> = [];
-  for (let i = 1; i <= count; i++) {
-    const slot: Slot = { index: i, child: null, crashes: 0, startedAt: 0, restartTimer: undefined };
-    slots.push(slot);
-    ready.push(new Promise((resolve) => spawn(slot, resolve)));
-  }
-  const results = await Promise.all(ready);
+  const results = await Promise.all(Array.from({ length: count }, (_, i) => pool.start(i + 1)));
   logger.info(
-    { workers: count, ready: results.filter(Boolean).length, pids: slots.map((s) => s.child?.pid) },
+    { workers: count, ready: results.filter(Boolean).length, pids: pool.slots.map((s) => s.child?.pid) },
     'region supervisor running',
   );
 
   return {
-    pids() {
-      const m = new Map<number, number>();
-      for (const s of slots) if (s.child?.pid !== undefined) m.set(s.index, s.child.pid);
-      return m;
-    },
+    pids: () => pool.pids(),
     async stop() {
-      stopping = true;
-      const waits = slots.map((s) => {
-        if (s.restartTimer) clearTimeout(s.restartTimer);
-        const child = s.child;
-        if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-        return new Promise<void>((resolve) => {
-          child.once('exit', () => resolve());
-          // The worker may be exiting already (a terminal's Ctrl-C reaches it too).
-          const fallback = () => child.kill('SIGTERM');
-          if (child.connected) child.send({ kiln: 'stop' }, (err) => err && fallback());
-          else fallback();
-          const t = setTimeout(() => child.kill('SIGKILL'), opts.stopTimeoutMs ?? 15_000);
-          t.unref();
-        });
-      });
-      await Promise.all(waits);
+      await pool.stop();
       db.close();
     },
   };
