@@ -1,5 +1,6 @@
 import { describeError, KilnError } from '../lib/errors.js';
 import { createLogger, type Logger } from '../lib/logger.js';
+import { firstParentMessage, forkedByParent, onStopSignals } from '../lib/pool-child.js';
 import { configureNative } from '../native/index.js';
 import type { BootRequest, BootResolver, BootSource } from '../net/boot-source.js';
 import { type BootServers, startBootServers } from './boot-servers.js';
@@ -25,27 +26,6 @@ type Start = Extract<MainToWorker, { kiln: 'rack-start' }>;
 
 function send(m: WorkerToMain): void {
   if (process.connected) process.send?.(m, undefined, undefined, () => {});
-}
-
-function waitForStart(): Promise<Start> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (m: unknown) => {
-      let msg: MainToWorker | null;
-      try {
-        msg = parseMainMessage(m);
-      } catch (err) {
-        process.stderr.write(`kiln rack worker: ${describeError(err)}\n`);
-        return;
-      }
-      if (msg?.kiln !== 'rack-start') return;
-      process.off('message', onMessage);
-      resolve(msg);
-    };
-    process.on('message', onMessage);
-    process.once('disconnect', () =>
-      reject(new Error('the rack main process went away before sending the config')),
-    );
-  });
 }
 
 /** A BootResolver that asks the main process over IPC. */
@@ -101,11 +81,16 @@ class MainProcessResolver implements BootResolver {
 }
 
 export async function run(_ctx: { args: string[]; configFile: string | undefined }): Promise<number> {
-  if (!process.send) {
-    process.stderr.write('kiln __rack-worker is started by `kiln rack`, not by hand\n');
-    return 2;
-  }
-  const start = await waitForStart();
+  if (!forkedByParent('__rack-worker', 'rack')) return 2;
+  const start = await firstParentMessage((m): Start | null => {
+    try {
+      const msg = parseMainMessage(m);
+      return msg?.kiln === 'rack-start' ? msg : null;
+    } catch (err) {
+      process.stderr.write(`kiln rack worker: ${describeError(err)}\n`);
+      return null;
+    }
+  }, 'the rack main process went away before sending the config');
   const { config, index } = start;
   process.title = `kiln-rack: worker ${index}`;
   const logger = createLogger({ level: config.log.level, name: 'kiln-rack' }).child({ worker_index: index });
@@ -133,10 +118,7 @@ export async function run(_ctx: { args: string[]; configFile: string | undefined
     } else if (msg.kiln === 'rack-stop') stopRequested?.();
   };
   process.on('message', onMessage);
-  const done = () => stopRequested?.();
-  process.once('SIGTERM', done);
-  process.once('SIGINT', done);
-  process.once('disconnect', done);
+  onStopSignals(() => stopRequested?.());
 
   servers = await startBootServers({
     config,

@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../lib/logger.js';
+import { firstParentMessage, forkedByParent, onStopSignals } from '../lib/pool-child.js';
 import { configureNative } from '../native/index.js';
 import { isMetricsMessage } from './metrics-ipc.js';
 import { startRegionWorker } from './worker.js';
@@ -16,25 +17,17 @@ interface StartMessage {
   config: Config;
 }
 
-function waitForStart(): Promise<StartMessage> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (m: unknown) => {
-      if (isMetricsMessage(m) && (m as unknown as { kiln: string }).kiln === 'start') {
-        process.off('message', onMessage);
-        resolve(m as unknown as StartMessage);
-      }
-    };
-    process.on('message', onMessage);
-    process.once('disconnect', () => reject(new Error('supervisor went away before sending the config')));
-  });
+/** `start` and `stop` share the `kiln` field with the metrics messages on the same channel. */
+function kindOf(m: unknown): string | undefined {
+  return isMetricsMessage(m) ? (m as unknown as { kiln: string }).kiln : undefined;
 }
 
 export async function run(_ctx: { args: string[]; configFile: string | undefined }): Promise<number> {
-  if (!process.send) {
-    process.stderr.write('kiln __region-worker is started by `kiln region`, not by hand\n');
-    return 2;
-  }
-  const start = await waitForStart();
+  if (!forkedByParent('__region-worker', 'region')) return 2;
+  const start = await firstParentMessage(
+    (m) => (kindOf(m) === 'start' ? (m as StartMessage) : null),
+    'supervisor went away before sending the config',
+  );
   const { config, index } = start;
   process.title = `kiln-region: worker ${index}`;
   const logger = createLogger({ level: config.log.level, name: 'kiln-region' }).child({
@@ -42,15 +35,12 @@ export async function run(_ctx: { args: string[]; configFile: string | undefined
   });
   configureNative({ enabled: config.native.enabled });
   const worker = await startRegionWorker({ config, logger, supervised: true });
-  process.send({ kiln: 'ready', index, id: worker.id, rpcPort: worker.rpcPort, httpPort: worker.httpPort });
+  process.send?.({ kiln: 'ready', index, id: worker.id, rpcPort: worker.rpcPort, httpPort: worker.httpPort });
 
   await new Promise<void>((resolve) => {
-    const done = () => resolve();
-    process.once('SIGTERM', done);
-    process.once('SIGINT', done);
-    process.once('disconnect', done);
+    onStopSignals(() => resolve());
     process.on('message', (m: unknown) => {
-      if (isMetricsMessage(m) && (m as unknown as { kiln: string }).kiln === 'stop') done();
+      if (kindOf(m) === 'stop') resolve();
     });
   });
   logger.info('region worker stopping');
