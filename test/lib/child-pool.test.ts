@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ChildPool, type ChildPoolOptions, restartDelayMs } from '../../src/lib/child-pool.js';
 import type { Logger } from '../../src/lib/logger.js';
+import { waitFor } from '../region/helpers.js';
 
 /**
  * A tiny real child: reports `ready` (with its argv and start message) unless told to stay silent,
@@ -54,16 +55,6 @@ function capture(): { lines: Line[]; logger: Logger } {
     child: () => logger,
   };
   return { lines, logger };
-}
-
-async function waitFor<T>(what: string, check: () => T | null | undefined | false, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Every pid a test's pool ever forked, killed at the end whatever happened. */

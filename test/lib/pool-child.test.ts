@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { ChildPool } from '../../src/lib/child-pool.js';
 import { silentLogger } from '../../src/lib/logger.js';
+import { waitFor } from '../region/helpers.js';
 
 const LIB = resolve(import.meta.dirname, '../../src/lib/pool-child.ts');
 
@@ -102,11 +103,7 @@ test('under a ChildPool: the start message is picked; SIGTERM and the parent goi
     seen.some((x) => x.m.t === 'stopping'),
     'SIGTERM reached onStopSignals',
   );
-  const deadline = Date.now() + 10_000;
-  while (!(pool.slots[0]!.restarts === 1 && pool.slots[0]!.ready)) {
-    assert.ok(Date.now() < deadline, 'restarted in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitFor('the restarted worker', () => pool.slots[0]!.restarts === 1 && pool.slots[0]!.ready);
   const second = pool.live()[0]!;
   const gone = new Promise<number | null>((r) => second.once('exit', (c) => r(c)));
   second.disconnect();
