@@ -186,4 +186,6 @@ for s in "${SERVERS[@]}"; do T[$s]=$(fetch "${LOSS[$s]}" loss.bin 8); done
 row "2% loss, 1 MB, windowsize 8 (s)" "${T[atftpd]}" "${T[kiln]}" "${T[hpa]}"
 
 echo
-echo "kiln server counters: $(kill -TERM "${PIDS[2]}" 2>/dev/null; wait "${PIDS[2]}" 2>/dev/null; tail -1 "$WORK/kiln.err")"
+kill -TERM "${PIDS[2]}" 2>/dev/null || true
+wait "${PIDS[2]}" 2>/dev/null || true
+echo "kiln server counters: $(tail -1 "$WORK/kiln.err")"
