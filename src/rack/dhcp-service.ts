@@ -58,6 +58,12 @@ export interface DhcpServiceOptions {
   /** Local interfaces; os.networkInterfaces() unless given. */
   listInterfaces?: typeof networkInterfaces;
   durability?: 'normal' | 'full';
+  /**
+   * How often interfaces are looked at again. An interface whose link is down (a bridge whose
+   * only port is a tap nobody opened yet) is invisible until it comes up, and must then be served
+   * without waiting for a configuration change.
+   */
+  rescanMs?: number;
 }
 
 interface Served {
@@ -81,6 +87,10 @@ export class DhcpService implements DhcpPolicy {
   private readonly variants = new Map<string, DhcpSubnet>();
   private readonly boot_: (q: BootQuery) => BootAnswer | null;
   private lastKey = '';
+  private lastConfig: DhcpConfig | null = null;
+  private applying: Promise<void> = Promise.resolve();
+  private rescan: NodeJS.Timeout | null = null;
+  private stopped = false;
   private probed = new Map<string, string | null>();
   private readonly log: Logger;
   private readonly raResponders = new Map<string, Ipv6RaResponder>();
@@ -127,8 +137,26 @@ export class DhcpService implements DhcpPolicy {
 
   // --- lifecycle ---------------------------------------------------------------------------------
 
-  /** Apply a configuration (the first one, or a change). Idempotent for an unchanged config. */
-  async apply(cfg: DhcpConfig): Promise<void> {
+  /**
+   * Apply a configuration (the first one, or a change). Idempotent for an unchanged config and
+   * unchanged interfaces; calls run one at a time (a probe takes seconds).
+   */
+  apply(cfg: DhcpConfig): Promise<void> {
+    this.lastConfig = cfg;
+    if (!this.rescan && !this.stopped) {
+      this.rescan = setInterval(() => {
+        if (this.lastConfig && !this.stopped) {
+          this.apply(this.lastConfig).catch((err) => this.log.warn({ err }, 'dhcp: interface rescan failed'));
+        }
+      }, this.opts.rescanMs ?? 2000);
+      this.rescan.unref();
+    }
+    const run = this.applying.then(() => (this.stopped ? undefined : this.applyNow(cfg)));
+    this.applying = run.catch(() => {});
+    return run;
+  }
+
+  private async applyNow(cfg: DhcpConfig): Promise<void> {
     const subnets = this.parse(cfg);
     const candidates = this.match(subnets);
     const key = JSON.stringify([cfg, candidates.map((c) => [c.ifname, c.address, c.subnet.id])]);
@@ -359,6 +387,10 @@ export class DhcpService implements DhcpPolicy {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.rescan) clearInterval(this.rescan);
+    this.rescan = null;
+    await this.applying;
     this.syncRa([]);
     await this.server?.stop();
     this.server = null;

@@ -399,6 +399,28 @@ describe('safety', () => {
     }
   });
 
+  test('an interface whose link comes up after the configuration is served without a new one', async () => {
+    const lab = new DhcpLab();
+    // A bridge that is down is invisible to the interface list, like a lab bridge whose only port
+    // is a tap QEMU has not opened yet.
+    lab.exec(lab.serverNs, ['ip', 'link', 'set', 'kbr', 'down']);
+    const server = lab.startServer({ config: labConfig() });
+    try {
+      const ready = await server.waitFor((l) => 'ready' in l);
+      assert.deepEqual(ready.ports, []);
+      const ns = lab.addClient('02:00:00:00:07:01');
+      lab.exec(lab.serverNs, ['ip', 'link', 'set', 'kbr', 'up']);
+      // udhcpc tries 4 times a second apart; the rack looks at its interfaces every 2 s.
+      let lease: Record<string, string> | null = null;
+      for (let i = 0; i < 5 && !lease; i++) lease = lab.udhcpc(ns);
+      assert.ok(lease, 'no lease once the link came up');
+      assert.match(lease.ip ?? '', /^10\.77\.0\./);
+    } finally {
+      await server.stop();
+      lab.close();
+    }
+  });
+
   test('another DHCP server on the link makes the rack refuse the subnet with an event', async () => {
     const lab = new DhcpLab();
     try {
