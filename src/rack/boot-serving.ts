@@ -3,6 +3,7 @@ import { explainListenError } from '../lib/listen-error.js';
 import type { Logger } from '../lib/logger.js';
 import type { NativeStatus } from '../native/index.js';
 import type { BootResolver } from '../net/boot-source.js';
+import { probePortFree } from '../net/port-probe.js';
 import type { LeaseDb } from '../storage/leases.js';
 import { listenError, startBootServers } from './boot-servers.js';
 import { type RackMetricsSnapshot, withMetrics } from './rack-metrics.js';
@@ -52,7 +53,23 @@ export async function startBootServing(opts: {
     );
   }
 
+  // Workers bind with SO_REUSEPORT, which would silently share a port another program of ours
+  // holds; if either port is taken, serve from this process, where a plain bind fails and says so.
+  let portsFree = true;
   if (wanted > 1 && opts.native.available) {
+    for (const [kind, host, port, on] of [
+      ['udp', config.rack.tftp.host, config.rack.tftp.port, config.rack.tftp.enabled],
+      ['tcp', config.rack.http.host, config.rack.http.port, true],
+    ] as const) {
+      if (!on) continue;
+      await probePortFree(kind, host, port).catch((err: NodeJS.ErrnoException) => {
+        logger.warn({ port, code: err.code }, 'a boot port is already taken: not starting rack workers');
+        portsFree = false;
+      });
+    }
+  }
+
+  if (wanted > 1 && opts.native.available && portsFree) {
     let pool: RackWorkerPool | null = null;
     const snapshot = async (): Promise<RackMetricsSnapshot> => {
       const list = pool ? await pool.collect() : [];

@@ -2,8 +2,11 @@ import { availableParallelism, hostname } from 'node:os';
 import type Database from 'better-sqlite3';
 import type { Config } from '../config/schema.js';
 import { ChildPool } from '../lib/child-pool.js';
+import { KilnError } from '../lib/errors.js';
+import { explainListenError } from '../lib/listen-error.js';
 import type { Logger } from '../lib/logger.js';
 import { configureNative } from '../native/index.js';
+import { probePortFree } from '../net/port-probe.js';
 import { workerKey } from '../rpc/discovery.js';
 import { openRegionDatabase } from '../storage/region-db.js';
 import { deleteRegionWorker, listRegionWorkers } from '../storage/region-workers.js';
@@ -48,6 +51,22 @@ export function workerCount(config: Config, logger: Logger): number {
  */
 export async function startSupervisor(opts: SupervisorOptions): Promise<RegionSupervisor> {
   const { config, logger } = opts;
+  // Workers share the ports with SO_REUSEPORT, which would let a second region (or anything else
+  // of ours) share them silently: make sure nobody holds them before the first worker binds.
+  for (const [what, kind, host, port, key] of [
+    ['Region HTTP', 'tcp', config.region.http.host, config.region.http.port, 'region.http.port'],
+    ['Region RPC', 'tcp', config.region.rpc.host, config.region.rpc.port, 'region.rpc.port'],
+  ] as const) {
+    try {
+      await probePortFree(kind, host, port);
+    } catch (err) {
+      throw new KilnError(
+        'KILN_ERR_PORT_IN_USE',
+        explainListenError(err, what, port, key).replace(/ The other services keep running\.$/, ''),
+        { port },
+      );
+    }
+  }
   await ensureRegionSecrets(config.data_dir, logger);
   // Migrations run here once, not in N workers at the same moment.
   const db: Database.Database = openRegionDatabase(config.data_dir, logger);
