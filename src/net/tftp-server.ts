@@ -298,7 +298,7 @@ export class TftpServer {
         blksize: n.blksize,
         windowsize: n.windowsize,
         timeoutMs: n.timeoutMs ?? this.options.timeoutMs,
-        backoff: n.timeoutMs === undefined,
+        fixedInterval: n.timeoutMs !== undefined,
         retries: this.options.retries,
         oack: n.oack,
       },

@@ -16,6 +16,11 @@ export interface TransferSource {
    * until it asks again; packets copy out of it.
    */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Fill `buffers` in order with the bytes from `offset` on (one preadv for a file: a transfer
+   * reads straight into its framed packets). Resolves to the bytes filled, fewer only at the end.
+   */
+  readv(buffers: Uint8Array[], offset: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -31,6 +36,17 @@ export class ContentSource implements TransferSource {
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     return this.whole.subarray(offset, Math.min(offset + length, this.size));
+  }
+
+  async readv(buffers: Uint8Array[], offset: number): Promise<number> {
+    let at = offset;
+    for (const b of buffers) {
+      const part = this.whole.subarray(at, Math.min(at + b.length, this.size));
+      b.set(part);
+      at += part.length;
+      if (part.length < b.length) break;
+    }
+    return at - offset;
   }
 
   async close(): Promise<void> {
@@ -75,11 +91,35 @@ export class FileSource implements TransferSource {
     return buf.subarray(0, got);
   }
 
+  async readv(buffers: Uint8Array[], offset: number): Promise<number> {
+    let got = 0;
+    let rest = buffers;
+    // preadv may stop early (a shrinking file, a signal); go on from where it stopped.
+    while (rest.length > 0) {
+      const { bytesRead } = await this.handle.readv(rest, offset + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+      rest = unfilled(rest, bytesRead);
+    }
+    return got;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.handle.close();
   }
+}
+
+/** The part of `buffers` left after the first `filled` bytes. */
+function unfilled(buffers: Uint8Array[], filled: number): Uint8Array[] {
+  let left = filled;
+  let i = 0;
+  while (i < buffers.length && left >= buffers[i]!.length) left -= buffers[i++]!.length;
+  if (i === buffers.length) return [];
+  const rest = buffers.slice(i);
+  rest[0] = rest[0]!.subarray(left);
+  return rest;
 }
 
 /**

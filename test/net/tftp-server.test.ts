@@ -34,25 +34,33 @@ function expectOp<O extends TftpPacket['op']>(p: TftpPacket, op: O): Extract<Tft
   return p as Extract<TftpPacket, { op: O }>;
 }
 
-/** Download in lockstep or windows, acknowledging each window's last block. */
+/**
+ * Download in lockstep or windows, acknowledging each window's last block. Blocks must arrive in
+ * order; a repeat of blocks already taken (the server's learnt timeout fired before our ACK got
+ * there: with hundreds of transfers this one process is a slow client) is dropped, as real clients
+ * drop it.
+ */
 async function download(c: RawClient, blksize: number, windowsize: number, from = 1): Promise<Buffer> {
   c.ack(from - 1);
   const parts: Uint8Array[] = [];
   let expected = from;
+  let inWindow = 0;
   for (;;) {
-    let lastInWindow = false;
-    let short = false;
-    for (let i = 0; i < windowsize && !short; i++) {
-      const d = expectOp(await c.next(), Opcode.DATA);
-      assert.equal(d.block, expected % 65536, 'blocks arrive in order, each once');
-      parts.push(Buffer.from(d.data));
-      short = d.data.length < blksize;
-      expected++;
-      lastInWindow = i === windowsize - 1;
+    const d = expectOp(await c.next(), Opcode.DATA);
+    if (d.block !== expected % 65536) {
+      const behind = (expected - d.block + 65536) % 65536;
+      assert.ok(behind >= 1 && behind <= windowsize, `block ${d.block} out of order, expected ${expected}`);
+      continue;
     }
-    c.ack((expected - 1) % 65536);
+    parts.push(Buffer.from(d.data));
+    expected++;
+    inWindow++;
+    const short = d.data.length < blksize;
+    if (short || inWindow === windowsize) {
+      c.ack((expected - 1) % 65536);
+      inWindow = 0;
+    }
     if (short) return Buffer.concat(parts);
-    assert.ok(lastInWindow);
   }
 }
 
