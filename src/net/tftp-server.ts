@@ -199,7 +199,7 @@ export class TftpServer {
     entry: Active,
   ): Promise<void> {
     const key = `${address}:${port}`;
-    const log = this.log.child({ client: key, file: req.filename });
+    const log = withBindings(this.log, { client: key, file: req.filename });
     const socket = await this.openTransferSocket(address, port);
     const fail = (code: number, message: string) => {
       try {
@@ -364,6 +364,29 @@ export class TftpServer {
         return;
     }
   }
+}
+
+/**
+ * A per-transfer logger that puts `bindings` on each line it writes. Not a pino child: creating a
+ * child serializes and redacts its bindings up front, which cost more than a small transfer's
+ * packets when hundreds start at once, while most transfers write one line or none.
+ */
+function withBindings(log: Logger, bindings: Record<string, unknown>): Logger {
+  const level =
+    (name: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal') =>
+    (objOrMsg: object | string, msg?: string) => {
+      if (typeof objOrMsg === 'string') log[name](bindings, objOrMsg);
+      else log[name]({ ...bindings, ...objOrMsg }, msg);
+    };
+  return {
+    trace: level('trace'),
+    debug: level('debug'),
+    info: level('info'),
+    warn: level('warn'),
+    error: level('error'),
+    fatal: level('fatal'),
+    child: (more) => log.child({ ...bindings, ...more }),
+  };
 }
 
 /** Create and bind a TFTP server; the rack keeps the object to close it. */
