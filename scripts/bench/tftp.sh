@@ -8,9 +8,12 @@
 #
 # Rows: a 50 MB file over loopback at blksize 1468 with windowsize 1, 4, 8; a 2 MB file through a
 # UDP proxy adding 10 ms of round trip (where windowsize matters); 100 concurrent iPXE-sized
-# (100 kB, blksize 1432) transfers; 2% packet loss through the proxy (1 s retransmission timeout
-# on every server and on the client). Loopback and concurrency rows take the median of REPS runs;
-# the loss rows are single runs and vary with where the drops fall.
+# (100 kB, blksize 1432) transfers, against kiln in one process and against kiln with 2 worker
+# processes sharing the port with SO_REUSEPORT (rack.workers: 2; needs the native addon, else the
+# row says so); 2% packet loss through the proxy (1 s configured retransmission timeout on every
+# server and on the client; kiln learns a shorter one from the round trips it measures).
+# Loopback and concurrency rows take the median of REPS runs (the concurrency runs interleave
+# the servers); the loss rows are single runs and vary with where the drops fall.
 # tftpd-hpa does not implement windowsize (it answers lockstep), so its windowed rows are lockstep.
 # Noise: 2 cores shared with other work; the client takes one core, the server the other.
 set -euo pipefail
@@ -86,6 +89,17 @@ node --import tsx scripts/bench/tftp-serve.ts --root "$ROOT" --port 0 --timeout-
   >"$WORK/kiln.out" 2>"$WORK/kiln.err" &
 PIDS+=($!)
 PORT[kiln]=$(wait_listening "$WORK/kiln.out")
+
+# The same server as 2 processes on one port, for the concurrency row only.
+KILN2=0
+if node --import tsx -e "import('./src/native/index.js').then((n) => process.exit(n.nativeStatus().available ? 0 : 1))" 2>/dev/null; then
+  node --import tsx scripts/bench/tftp-serve.ts --root "$ROOT" --port 0 --timeout-ms 1000 --retries 5 --workers 2 \
+    >"$WORK/kiln2.out" 2>"$WORK/kiln2.err" &
+  PIDS+=($!)
+  KILN2_PID=$!
+  PORT[kiln2]=$(wait_listening "$WORK/kiln2.out")
+  KILN2=1
+fi
 
 start_proxy() { # name target-port delay-ms loss → port
   node --import tsx scripts/bench/udp-proxy.ts --target-port "$2" --delay-ms "$3" --loss "$4" >"$WORK/proxy-$1.out" &
@@ -170,13 +184,20 @@ for ws in 1 4 8; do
   row "10 ms RTT, 2 MB, windowsize $ws (s)" "${T[atftpd]}" "${T[kiln]}" "${T[hpa]}"
 done
 
-declare -A T=()
-for s in "${SERVERS[@]}"; do
-  runs=()
-  for _ in $(seq 1 "$REPS"); do runs+=("$(concurrent "${PORT[$s]}")"); done
-  T[$s]=$(median "${runs[@]}")
+declare -A T=() CR=()
+CSERVERS=("${SERVERS[@]}")
+[ $KILN2 = 1 ] && CSERVERS+=(kiln2)
+for _ in $(seq 1 "$REPS"); do
+  for s in "${CSERVERS[@]}"; do CR[$s]+=" $(concurrent "${PORT[$s]}")"; done
 done
+# shellcheck disable=SC2086 # word splitting of the run lists is intended
+for s in "${CSERVERS[@]}"; do T[$s]=$(median ${CR[$s]}); done
 row "100 concurrent x 100 kB, blksize 1432 (s)" "${T[atftpd]}" "${T[kiln]}" "${T[hpa]}"
+if [ $KILN2 = 1 ]; then
+  row "  same, kiln as 2 processes (s)" "${T[atftpd]}" "${T[kiln2]}" "${T[hpa]}"
+else
+  echo "  same, kiln as 2 processes: skipped, the native addon (SO_REUSEPORT) is not built"
+fi
 
 declare -A T=()
 for s in "${SERVERS[@]}"; do T[$s]=$(fetch "${LOSS[$s]}" loss-small.bin 1); done
@@ -189,3 +210,8 @@ echo
 kill -TERM "${PIDS[2]}" 2>/dev/null || true
 wait "${PIDS[2]}" 2>/dev/null || true
 echo "kiln server counters: $(tail -1 "$WORK/kiln.err")"
+if [ $KILN2 = 1 ]; then
+  kill -TERM "$KILN2_PID" 2>/dev/null || true
+  wait "$KILN2_PID" 2>/dev/null || true
+  echo "kiln 2-process counters: $(tail -1 "$WORK/kiln2.err")"
+fi

@@ -97,24 +97,7 @@ test('each transfer answers from its own port, not the server port', async () =>
   assert.notEqual(c.tid, port);
 });
 
-test("duplicate ACKs never double the sending (Sorcerer's Apprentice)", async () => {
-  // A long timeout, so any second copy of a block could only come from answering a duplicate.
-  const { c, port, server } = await setup({ timeoutMs: 10_000 });
-  c.sendTo(port, rrq('undionly.kpxe'));
-  const parts: Uint8Array[] = [];
-  for (let expected = 1; ; expected++) {
-    const d = expectOp(await c.next(), Opcode.DATA);
-    assert.equal(d.block, expected);
-    parts.push(d.data);
-    c.ack(d.block);
-    c.ack(d.block);
-    if (d.data.length < 512) break;
-  }
-  assert.equal(sha256(Buffer.concat(parts)), sha256(root.files['undionly.kpxe']!));
-  await waitFor(() => server.stats().completed === 1, 'completion');
-  assert.ok(server.stats().duplicateAcks > 190);
-  assert.equal(server.stats().retransmits, 0);
-});
+// Duplicate ACKs and the learnt retransmission timeout: tftp-retransmit.test.ts.
 
 test('a partial window ACK rolls back to the block after it (RFC 7440)', async () => {
   const { c, port } = await setup({ timeoutMs: 10_000 });
