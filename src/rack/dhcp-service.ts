@@ -88,6 +88,7 @@ export class DhcpService implements DhcpPolicy {
   private readonly boot_: (q: BootQuery) => BootAnswer | null;
   private lastKey = '';
   private lastConfig: DhcpConfig | null = null;
+  private parsed: { cfg: DhcpConfig; subnets: DhcpSubnet[]; key: string } | null = null;
   private applying: Promise<void> = Promise.resolve();
   private rescan: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -157,9 +158,12 @@ export class DhcpService implements DhcpPolicy {
   }
 
   private async applyNow(cfg: DhcpConfig): Promise<void> {
-    const subnets = this.parse(cfg);
+    // The rescan re-applies the same config object every 2 s: parse and fingerprint it once, so a
+    // rescan costs only the interface listing (a config can hold tens of thousands of reservations).
+    if (this.parsed?.cfg !== cfg) this.parsed = { cfg, subnets: this.parse(cfg), key: JSON.stringify(cfg) };
+    const { subnets } = this.parsed;
     const candidates = this.match(subnets);
-    const key = JSON.stringify([cfg, candidates.map((c) => [c.ifname, c.address, c.subnet.id])]);
+    const key = `${this.parsed.key}|${candidates.map((c) => `${c.ifname}/${c.address}/${c.subnet.id}`).join(',')}`;
     if (key === this.lastKey) return;
     this.lastKey = key;
 
