@@ -76,3 +76,27 @@ export function writeNdpOptions(w: ByteWriter, options: readonly NdpOption[]): v
       .bytes(o.body);
   }
 }
+
+/**
+ * The part every ND message decode starts with (RFC 4861 §6.1.1, §6.1.2): at least `fixed` octets,
+ * the expected ICMPv6 type, code 0. Returns a reader just past type and code.
+ */
+export function readNdpHeader(buf: Uint8Array, type: number, name: string, fixed: number): ByteReader {
+  if (buf.length < fixed) throw new DecodeError(`${name} of ${buf.length} bytes (< ${fixed})`);
+  const r = new ByteReader(buf);
+  const got = r.u8('type');
+  if (got !== type) throw new DecodeError(`ICMPv6 type ${got} is not a ${name}`, { type: got });
+  const code = r.u8('code');
+  if (code !== 0) throw new DecodeError(`${name} with code ${code}`, { code });
+  return r;
+}
+
+/** The options after the fixed part, and the source link-layer address among them if present. */
+export function readNdpOptions(
+  buf: Uint8Array,
+  fixed: number,
+): { options: NdpOption[]; sourceLinkLayer?: Buffer } {
+  const options = decodeNdpOptions(buf, fixed);
+  const slla = options.find((o) => o.type === NdpOptionType.SOURCE_LINK_LAYER_ADDRESS);
+  return { options, ...(slla ? { sourceLinkLayer: slla.body } : {}) };
+}

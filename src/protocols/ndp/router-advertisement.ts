@@ -20,13 +20,13 @@
  * +-+-+-+-+-+-+-+-+-+-+-+-+-
  *   Type 134, Code 0.
  */
-import { ByteReader, ByteWriter } from '../../lib/bytes.js';
-import { DecodeError } from '../../lib/errors.js';
+import { ByteWriter } from '../../lib/bytes.js';
 import {
-  decodeNdpOptions,
   linkLayerOption,
   type NdpOption,
   NdpOptionType,
+  readNdpHeader,
+  readNdpOptions,
   writeNdpOptions,
 } from './options.js';
 
@@ -64,22 +64,13 @@ export function encodeNullRouterAdvertisement(opts: { sourceLinkLayer?: Uint8Arr
 
 /** Decodes an RA (§6.1.2 checks that need only its bytes). Tests read kiln's own answers with it. */
 export function decodeRouterAdvertisement(buf: Uint8Array): RouterAdvertisement {
-  if (buf.length < FIXED) throw new DecodeError(`router advertisement of ${buf.length} bytes (< 16)`);
-  const r = new ByteReader(buf);
-  const type = r.u8('type');
-  if (type !== ICMP6_ROUTER_ADVERTISEMENT) {
-    throw new DecodeError(`ICMPv6 type ${type} is not a router advertisement`, { type });
-  }
-  const code = r.u8('code');
-  if (code !== 0) throw new DecodeError(`router advertisement with code ${code}`, { code });
+  const r = readNdpHeader(buf, ICMP6_ROUTER_ADVERTISEMENT, 'router advertisement', FIXED);
   r.u16('checksum');
   const curHopLimit = r.u8('cur hop limit');
   const flags = r.u8('flags');
   const routerLifetime = r.u16('router lifetime');
   const reachableTime = r.u32('reachable time');
   const retransTimer = r.u32('retrans timer');
-  const options = decodeNdpOptions(buf, FIXED);
-  const slla = options.find((o) => o.type === NdpOptionType.SOURCE_LINK_LAYER_ADDRESS);
   return {
     curHopLimit,
     managed: (flags & 0x80) !== 0,
@@ -87,7 +78,6 @@ export function decodeRouterAdvertisement(buf: Uint8Array): RouterAdvertisement 
     routerLifetime,
     reachableTime,
     retransTimer,
-    ...(slla ? { sourceLinkLayer: slla.body } : {}),
-    options,
+    ...readNdpOptions(buf, FIXED),
   };
 }

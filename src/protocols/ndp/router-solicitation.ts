@@ -14,13 +14,14 @@
  * +-+-+-+-+-+-+-+-+-+-+-+-+-
  *   Type 133, Code 0; the only option defined is Source Link-Layer Address.
  */
-import { ByteReader, ByteWriter } from '../../lib/bytes.js';
+import { ByteWriter } from '../../lib/bytes.js';
 import { DecodeError } from '../../lib/errors.js';
 import {
-  decodeNdpOptions,
   linkLayerOption,
   type NdpOption,
   NdpOptionType,
+  readNdpHeader,
+  readNdpOptions,
   writeNdpOptions,
 } from './options.js';
 
@@ -40,17 +41,8 @@ export interface RouterSolicitation {
  * checkSolicitationSource's and the caller's. The Reserved field is ignored, as §4.1 requires.
  */
 export function decodeRouterSolicitation(buf: Uint8Array): RouterSolicitation {
-  if (buf.length < FIXED) throw new DecodeError(`router solicitation of ${buf.length} bytes (< 8)`);
-  const r = new ByteReader(buf);
-  const type = r.u8('type');
-  if (type !== ICMP6_ROUTER_SOLICITATION) {
-    throw new DecodeError(`ICMPv6 type ${type} is not a router solicitation`, { type });
-  }
-  const code = r.u8('code');
-  if (code !== 0) throw new DecodeError(`router solicitation with code ${code}`, { code });
-  const options = decodeNdpOptions(buf, FIXED);
-  const slla = options.find((o) => o.type === NdpOptionType.SOURCE_LINK_LAYER_ADDRESS);
-  return { ...(slla ? { sourceLinkLayer: slla.body } : {}), options };
+  readNdpHeader(buf, ICMP6_ROUTER_SOLICITATION, 'router solicitation', FIXED);
+  return readNdpOptions(buf, FIXED);
 }
 
 /**
