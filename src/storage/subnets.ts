@@ -68,6 +68,21 @@ function fromRow(r: SubnetRow): Subnet {
   };
 }
 
+/** The stored columns from name through rack_id, in the order INSERT and UPDATE list them. */
+function subnetColumns(s: Omit<Subnet, 'id' | 'created_at' | 'updated_at'>): unknown[] {
+  return [
+    s.name,
+    s.cidr,
+    s.gateway,
+    JSON.stringify(s.dns_servers),
+    s.dynamic_range?.start ?? null,
+    s.dynamic_range?.end ?? null,
+    s.managed ? 1 : 0,
+    s.proxy_mode ? 1 : 0,
+    s.rack_id,
+  ];
+}
+
 function invalid(field: string, message: string): ValidationError {
   return new ValidationError(`${field}: ${message}`, { issues: [{ field, message }] });
 }
@@ -158,19 +173,7 @@ export function createSubnet(db: Database.Database, input: SubnetInput): Subnet 
         `INSERT INTO subnets (name, cidr, gateway, dns_servers, dynamic_range_start, dynamic_range_end, managed,
            proxy_mode, rack_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(
-        s.name,
-        s.cidr,
-        s.gateway,
-        JSON.stringify(s.dns_servers),
-        s.dynamic_range?.start ?? null,
-        s.dynamic_range?.end ?? null,
-        s.managed ? 1 : 0,
-        s.proxy_mode ? 1 : 0,
-        s.rack_id,
-        now,
-        now,
-      );
+      .run(...subnetColumns(s), now, now);
   });
   try {
     const info = run.immediate();
@@ -221,19 +224,7 @@ export function updateSubnet(db: Database.Database, id: number, patch: SubnetInp
     db.prepare(
       `UPDATE subnets SET name = ?, cidr = ?, gateway = ?, dns_servers = ?, dynamic_range_start = ?,
          dynamic_range_end = ?, managed = ?, proxy_mode = ?, rack_id = ?, updated_at = ? WHERE id = ?`,
-    ).run(
-      s.name,
-      s.cidr,
-      s.gateway,
-      JSON.stringify(s.dns_servers),
-      s.dynamic_range?.start ?? null,
-      s.dynamic_range?.end ?? null,
-      s.managed ? 1 : 0,
-      s.proxy_mode ? 1 : 0,
-      s.rack_id,
-      new Date().toISOString(),
-      id,
-    );
+    ).run(...subnetColumns(s), new Date().toISOString(), id);
     return cidr;
   });
   try {
