@@ -27,6 +27,18 @@ interface Row {
  * writes every queued lease in one transaction (one WAL commit for a whole burst of clients), which is
  * what lets the server keep up with Kea while still promising nothing it has not stored.
  */
+function fromRow(r: Row): StoredLease {
+  return {
+    ip: r.ip,
+    mac: r.mac as Mac,
+    clientId: r.client_id,
+    subnetId: r.subnet_id,
+    expiresAt: r.expires_at,
+    hostname: r.hostname,
+    state: r.state,
+  };
+}
+
 export class LeaseDb {
   private readonly byIpMap = new Map<number, StoredLease>();
   private readonly byMacMap = new Map<Mac, Set<number>>();
@@ -53,15 +65,7 @@ export class LeaseDb {
     const last = db.prepare('SELECT MAX(updated_at) AS m FROM dhcp_lease').get() as { m: number | null };
     this.lastStamp = last.m ?? 0;
     for (const r of db.prepare('SELECT * FROM dhcp_lease').all() as Row[]) {
-      this.index({
-        ip: r.ip,
-        mac: r.mac as Mac,
-        clientId: r.client_id,
-        subnetId: r.subnet_id,
-        expiresAt: r.expires_at,
-        hostname: r.hostname,
-        state: r.state,
-      });
+      this.index(fromRow(r));
     }
   }
 
@@ -123,16 +127,7 @@ export class LeaseDb {
     const rows = this.db
       .prepare('SELECT * FROM dhcp_lease WHERE reported = 0 ORDER BY updated_at LIMIT ?')
       .all(limit) as Array<Row & { updated_at: number }>;
-    return rows.map((r) => ({
-      ip: r.ip,
-      mac: r.mac as Mac,
-      clientId: r.client_id,
-      subnetId: r.subnet_id,
-      expiresAt: r.expires_at,
-      hostname: r.hostname,
-      state: r.state,
-      updatedAt: r.updated_at,
-    }));
+    return rows.map((r) => ({ ...fromRow(r), updatedAt: r.updated_at }));
   }
 
   /** Mark reported only rows unchanged since they were read (a newer change is sent next time). */
