@@ -396,6 +396,11 @@ export function createMachine(db: Database.Database, input: MachineInput): Machi
     writeTags(db, id, input.tags ?? []);
     return id;
   });
+  return writeAndLoad(db, run);
+}
+
+/** Run a write transaction that yields a machine id (constraint failures → 409s), then load it. */
+function writeAndLoad(db: Database.Database, run: Database.Transaction<() => number>): Machine {
   let id: number;
   try {
     id = run.immediate();
@@ -487,13 +492,7 @@ export function updateMachine(db: Database.Database, systemId: string, patch: Ma
     db.prepare(`UPDATE machines SET ${sets.join(', ')} WHERE id = ?`).run(...params, current.id);
     return current.id;
   });
-  let id: number;
-  try {
-    id = run.immediate();
-  } catch (err) {
-    rethrowConstraint(err);
-  }
-  return getMachineById(db, id)!;
+  return writeAndLoad(db, run);
 }
 
 export function setMachineStatus(db: Database.Database, systemId: string, status: MachineStatus): Machine {
