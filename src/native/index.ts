@@ -12,6 +12,7 @@
  */
 import type dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
+import type { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isIP, type ListenOptions, type Server } from 'node:net';
@@ -307,37 +308,14 @@ async function resolveHost(host: string): Promise<{ address: string; family: 4 |
  * result says which, for the start-up log. Rejects with Node's listen errors (EADDRINUSE, EACCES...).
  */
 export async function listenReusePort(server: Server, host: string, port: number): Promise<ReusePortMode> {
-  const { address, family } = await resolveHost(host);
-  let mode: ReusePortMode;
-  let options: (ListenOptions & { reusePort?: boolean }) | { fd: number };
-  let fd: number | undefined;
-  if (nativeStatus().available) {
-    fd = reusePortSocket({ type: family === 6 ? 'tcp6' : 'tcp4', host: address, port });
-    options = { fd };
-    mode = 'native';
-  } else if (nodeHasReusePort()) {
-    options = { host: address, port, reusePort: true };
-    mode = 'node';
-  } else {
-    options = { host: address, port };
-    mode = 'plain';
-  }
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error) => {
-      server.off('listening', onListening);
-      // The server never adopted the fd: do not leak it.
-      if (fd !== undefined) closeFd(fd);
-      reject(err);
-    };
-    const onListening = () => {
-      server.off('error', onError);
-      resolve();
-    };
-    server.once('error', onError);
-    server.once('listening', onListening);
-    server.listen(options);
-  });
-  return mode;
+  return startReusePort(
+    server,
+    'tcp',
+    host,
+    port,
+    (address): ListenOptions & { reusePort?: boolean } => ({ host: address, port }),
+    (options) => server.listen(options),
+  );
 }
 
 /** listenReusePort's counterpart for a UDP socket (TFTP on 69 shared by rack workers). */
@@ -346,34 +324,58 @@ export async function bindUdpReusePort(
   host: string,
   port: number,
 ): Promise<ReusePortMode> {
+  return startReusePort(
+    socket,
+    'udp',
+    host,
+    port,
+    (address): dgram.BindOptions & { reusePort?: boolean } => ({ address, port }),
+    (options) => socket.bind(options),
+  );
+}
+
+/**
+ * What listenReusePort and bindUdpReusePort share: pick the addon's fd, Node's reusePort or a plain
+ * bind (`plain` shapes the address for net or dgram), hand it to `start`, and wait for 'listening'
+ * or 'error'.
+ */
+async function startReusePort<O extends { reusePort?: boolean }>(
+  emitter: EventEmitter,
+  proto: 'tcp' | 'udp',
+  host: string,
+  port: number,
+  plain: (address: string) => O,
+  start: (options: O | { fd: number }) => void,
+): Promise<ReusePortMode> {
   const { address, family } = await resolveHost(host);
   let mode: ReusePortMode;
-  let options: dgram.BindOptions & { reusePort?: boolean };
+  let options: O | { fd: number };
   let fd: number | undefined;
   if (nativeStatus().available) {
-    fd = reusePortSocket({ type: family === 6 ? 'udp6' : 'udp4', host: address, port });
+    fd = reusePortSocket({ type: `${proto}${family}`, host: address, port });
     options = { fd };
     mode = 'native';
   } else if (nodeHasReusePort()) {
-    options = { address, port, reusePort: true };
+    options = { ...plain(address), reusePort: true };
     mode = 'node';
   } else {
-    options = { address, port };
+    options = plain(address);
     mode = 'plain';
   }
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error) => {
-      socket.off('listening', onListening);
+      emitter.off('listening', onListening);
+      // The server or socket never adopted the fd: do not leak it.
       if (fd !== undefined) closeFd(fd);
       reject(err);
     };
     const onListening = () => {
-      socket.off('error', onError);
+      emitter.off('error', onError);
       resolve();
     };
-    socket.once('error', onError);
-    socket.once('listening', onListening);
-    socket.bind(options);
+    emitter.once('error', onError);
+    emitter.once('listening', onListening);
+    start(options);
   });
   return mode;
 }

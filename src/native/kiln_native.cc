@@ -145,17 +145,88 @@ Napi::Value SocketError(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, err);
 }
 
-// SocketDup: a duplicate of a socket fd that libuv owns, plus a one-shot "tell me when it is
-// writable" built on uv_poll. Node has no way to wait for a socket's writability without writing
-// through it, and sendfile writes behind Node's back; the dup keeps a late sendfile from ever hitting
-// an fd number that libuv has closed and the kernel handed to someone else.
-// The dup is closed only from uv_close's callback: libuv forbids closing a polled fd first.
+// PollState: an fd this addon owns, the uv_poll handle watching it, and the JS callback that poll
+// events go to. SocketDup and Icmp6Socket each hold one; they differ only in what they poll for and
+// what an event means (one-shot writability vs. reading until stopped), so the rest lives here.
+// The fd is closed only from uv_close's callback: libuv forbids closing a polled fd first.
 struct PollState {
   uv_poll_t handle;
   int fd;
   napi_env env;
   Napi::FunctionReference cb;
 };
+
+// Takes ownership of fd and puts a poll handle for it on Node's loop (not yet started). On failure
+// the fd is closed, a JS exception is pending and this returns nullptr.
+PollState* PollOpen(Napi::Env env, int fd) {
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  auto* st = new PollState();
+  st->fd = fd;
+  st->env = env;
+  st->handle.data = st;
+  int r = uv_poll_init(loop, &st->handle, fd);
+  if (r != 0) {
+    close(fd);
+    delete st;
+    ThrowErrno(env, -r, "uv_poll_init");
+    return nullptr;
+  }
+  return st;
+}
+
+// The body of a JS method `method(callback)` that sends poll events for `events` to callback
+// through onPoll. st is null once closed.
+Napi::Value PollStart(PollState* st, const Napi::CallbackInfo& info, int events, uv_poll_cb onPoll,
+                      const char* method) {
+  Napi::Env env = info.Env();
+  if (!st) return ThrowErrno(env, EBADF, method);
+  if (info.Length() < 1 || !info[0].IsFunction()) {
+    Napi::TypeError::New(env, std::string(method) + "(callback)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  st->cb = Napi::Persistent(info[0].As<Napi::Function>());
+  int r = uv_poll_start(&st->handle, events, onPoll);
+  if (r != 0) {
+    st->cb.Reset();
+    return ThrowErrno(env, -r, "uv_poll_start");
+  }
+  return env.Undefined();
+}
+
+// Stops polling and closes the handle, then the fd; the state is freed in uv_close's callback and
+// the owner's pointer is nulled now. Safe to call twice.
+void PollClose(PollState*& st) {
+  if (!st) return;
+  st->cb.Reset();
+  uv_poll_stop(&st->handle);
+  uv_close(reinterpret_cast<uv_handle_t*>(&st->handle), [](uv_handle_t* h) {
+    auto* s = static_cast<PollState*>(h->data);
+    close(s->fd);
+    delete s;
+  });
+  st = nullptr;
+}
+
+// Calls st->cb(status) from a uv_poll callback (the caller checked cb is set). once: take the
+// callback out first, as it may re-arm (set a new one) or close. Otherwise call through a local
+// handle: the callback may stop or close the socket, which resets st->cb.
+void PollCallback(PollState* st, int status, bool once) {
+  Napi::Env env(st->env);
+  Napi::HandleScope scope(env);
+  Napi::FunctionReference taken;
+  if (once) taken = std::move(st->cb);
+  Napi::Function fn = once ? taken.Value() : st->cb.Value();
+  fn.MakeCallback(env.Global(), {Napi::Number::New(env, status)});
+  if (env.IsExceptionPending()) {
+    napi_fatal_exception(env, env.GetAndClearPendingException().Value());
+  }
+}
+
+// SocketDup: a duplicate of a socket fd that libuv owns, plus a one-shot "tell me when it is
+// writable" built on uv_poll. Node has no way to wait for a socket's writability without writing
+// through it, and sendfile writes behind Node's back; the dup keeps a late sendfile from ever hitting
+// an fd number that libuv has closed and the kernel handed to someone else.
 
 class SocketDup : public Napi::ObjectWrap<SocketDup> {
  public:
@@ -177,22 +248,10 @@ class SocketDup : public Napi::ObjectWrap<SocketDup> {
       ThrowErrno(env, errno, "dup");
       return;
     }
-    uv_loop_t* loop = nullptr;
-    napi_get_uv_event_loop(env, &loop);
-    state_ = new PollState();
-    state_->fd = fd;
-    state_->env = env;
-    state_->handle.data = state_;
-    int r = uv_poll_init(loop, &state_->handle, fd);
-    if (r != 0) {
-      close(fd);
-      delete state_;
-      state_ = nullptr;
-      ThrowErrno(env, -r, "uv_poll_init");
-    }
+    state_ = PollOpen(env, fd);
   }
 
-  ~SocketDup() override { Shutdown(); }
+  ~SocketDup() override { PollClose(state_); }
 
  private:
   Napi::Value Fd(const Napi::CallbackInfo& info) {
@@ -202,50 +261,19 @@ class SocketDup : public Napi::ObjectWrap<SocketDup> {
   // waitWritable(cb): cb(status) once, when the socket can take more bytes or has failed
   // (status < 0, or a later sendfile reports the error). Re-arm by calling again.
   Napi::Value WaitWritable(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!state_) return ThrowErrno(env, EBADF, "waitWritable");
-    if (info.Length() < 1 || !info[0].IsFunction()) {
-      Napi::TypeError::New(env, "waitWritable(callback)").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    state_->cb = Napi::Persistent(info[0].As<Napi::Function>());
-    int r = uv_poll_start(&state_->handle, UV_WRITABLE | UV_DISCONNECT, OnPoll);
-    if (r != 0) {
-      state_->cb.Reset();
-      return ThrowErrno(env, -r, "uv_poll_start");
-    }
-    return env.Undefined();
+    return PollStart(state_, info, UV_WRITABLE | UV_DISCONNECT, OnPoll, "waitWritable");
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    Shutdown();
+    PollClose(state_);
     return info.Env().Undefined();
-  }
-
-  void Shutdown() {
-    if (!state_) return;
-    state_->cb.Reset();
-    uv_poll_stop(&state_->handle);
-    uv_close(reinterpret_cast<uv_handle_t*>(&state_->handle), [](uv_handle_t* h) {
-      auto* st = static_cast<PollState*>(h->data);
-      close(st->fd);
-      delete st;
-    });
-    state_ = nullptr;
   }
 
   static void OnPoll(uv_poll_t* h, int status, int /*events*/) {
     auto* st = static_cast<PollState*>(h->data);
     uv_poll_stop(h);
     if (st->cb.IsEmpty()) return;
-    Napi::Env env(st->env);
-    Napi::HandleScope scope(env);
-    // Take the callback out first: it may re-arm (set a new one) or close.
-    Napi::FunctionReference cb = std::move(st->cb);
-    cb.Value().MakeCallback(env.Global(), {Napi::Number::New(env, status)});
-    if (env.IsExceptionPending()) {
-      napi_fatal_exception(env, env.GetAndClearPendingException().Value());
-    }
+    PollCallback(st, status, /*once=*/true);
   }
 
   PollState* state_ = nullptr;
@@ -262,14 +290,8 @@ class SocketDup : public Napi::ObjectWrap<SocketDup> {
 // The kernel fills in the ICMPv6 checksum on send and checks it on receive (RFC 3542 §3.1).
 // Methods: fd, ifindex, startReading(cb) (cb(status) on every readable edge until stopReading),
 // stopReading(), recv(buf) -> [n, address, scopeId, hopLimit, truncated] or -errno,
-// send(buf, address, scopeId) -> bytes or -errno, close(). Like SocketDup, the fd is closed only
-// from uv_close's callback.
-struct RawPollState {
-  uv_poll_t handle;
-  int fd;
-  napi_env env;
-  Napi::FunctionReference cb;
-};
+// send(buf, address, scopeId) -> bytes or -errno, close(). Polling and closing go through PollState,
+// like SocketDup's.
 
 class Icmp6Socket : public Napi::ObjectWrap<Icmp6Socket> {
  public:
@@ -352,24 +374,12 @@ class Icmp6Socket : public Napi::ObjectWrap<Icmp6Socket> {
       return;
     }
 
-    uv_loop_t* loop = nullptr;
-    napi_get_uv_event_loop(env, &loop);
-    state_ = new RawPollState();
-    state_->fd = fd;
-    state_->env = env;
-    state_->handle.data = state_;
-    int r = uv_poll_init(loop, &state_->handle, fd);
-    if (r != 0) {
-      close(fd);
-      delete state_;
-      state_ = nullptr;
-      ThrowErrno(env, -r, "uv_poll_init");
-      return;
-    }
+    state_ = PollOpen(env, fd);
+    if (!state_) return;
     ifindex_ = idx;
   }
 
-  ~Icmp6Socket() override { Shutdown(); }
+  ~Icmp6Socket() override { PollClose(state_); }
 
  private:
   Napi::Value Fd(const Napi::CallbackInfo& info) {
@@ -379,19 +389,7 @@ class Icmp6Socket : public Napi::ObjectWrap<Icmp6Socket> {
   Napi::Value IfIndex(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ifindex_); }
 
   Napi::Value StartReading(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!state_) return ThrowErrno(env, EBADF, "startReading");
-    if (info.Length() < 1 || !info[0].IsFunction()) {
-      Napi::TypeError::New(env, "startReading(callback)").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    state_->cb = Napi::Persistent(info[0].As<Napi::Function>());
-    int r = uv_poll_start(&state_->handle, UV_READABLE, OnPoll);
-    if (r != 0) {
-      state_->cb.Reset();
-      return ThrowErrno(env, -r, "uv_poll_start");
-    }
-    return env.Undefined();
+    return PollStart(state_, info, UV_READABLE, OnPoll, "startReading");
   }
 
   Napi::Value StopReading(const Napi::CallbackInfo& info) {
@@ -465,40 +463,21 @@ class Icmp6Socket : public Napi::ObjectWrap<Icmp6Socket> {
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    Shutdown();
+    PollClose(state_);
     return info.Env().Undefined();
   }
 
-  void Shutdown() {
-    if (!state_) return;
-    state_->cb.Reset();
-    uv_poll_stop(&state_->handle);
-    uv_close(reinterpret_cast<uv_handle_t*>(&state_->handle), [](uv_handle_t* h) {
-      auto* st = static_cast<RawPollState*>(h->data);
-      close(st->fd);
-      delete st;
-    });
-    state_ = nullptr;
-  }
-
   static void OnPoll(uv_poll_t* h, int status, int /*events*/) {
-    auto* st = static_cast<RawPollState*>(h->data);
+    auto* st = static_cast<PollState*>(h->data);
     if (st->cb.IsEmpty()) return;
     // An error ends the reading: libuv would otherwise report it on every turn.
     if (status < 0) {
       uv_poll_stop(h);
     }
-    Napi::Env env(st->env);
-    Napi::HandleScope scope(env);
-    // The callback may stop or close this socket, which resets st->cb: call through a copy.
-    Napi::Function fn = st->cb.Value();
-    fn.MakeCallback(env.Global(), {Napi::Number::New(env, status)});
-    if (env.IsExceptionPending()) {
-      napi_fatal_exception(env, env.GetAndClearPendingException().Value());
-    }
+    PollCallback(st, status, /*once=*/false);
   }
 
-  RawPollState* state_ = nullptr;
+  PollState* state_ = nullptr;
   unsigned ifindex_ = 0;
 };
 
