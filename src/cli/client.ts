@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { KilnError, ValidationError } from '../lib/errors.js';
+import { HttpError, KilnError, ValidationError } from '../lib/errors.js';
 
 /**
  * What every API-backed CLI command shares: argument parsing, finding the region and the key, and
@@ -81,17 +81,8 @@ export function loadCliConfig(configFile: string | undefined): Config {
   return loadConfig({ file: configFile, env: process.env }).config;
 }
 
-/** An error answer from the region, carrying its stable code. */
-export class ApiError extends KilnError {
-  constructor(
-    readonly status: number,
-    code: string,
-    message: string,
-    details?: Record<string, unknown>,
-  ) {
-    super(code, message, details);
-  }
-}
+/** An error answer from the region, carrying its stable code and status. */
+export class ApiError extends HttpError {}
 
 export interface RegionClient {
   url: string;

@@ -58,6 +58,18 @@ export class ConflictError extends KilnError {
   }
 }
 
+/** A KilnError with the HTTP status it is (or was) answered with: the API's errors, both ends. */
+export class HttpError extends KilnError {
+  constructor(
+    readonly status: number,
+    code: string,
+    message: string,
+    details?: Record<string, unknown>,
+  ) {
+    super(code, message, details);
+  }
+}
+
 export function isKilnError(err: unknown, code?: string): err is KilnError {
   return err instanceof KilnError && (code === undefined || err.code === code);
 }

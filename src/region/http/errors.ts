@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import { KilnError } from '../../lib/errors.js';
+import { HttpError, KilnError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 
 /**
@@ -12,16 +12,7 @@ export interface ErrorBody {
 }
 
 /** A KilnError that carries its HTTP status, for the cases the shared error classes do not cover. */
-export class HttpError extends KilnError {
-  constructor(
-    readonly status: number,
-    code: string,
-    message: string,
-    details?: Record<string, unknown>,
-  ) {
-    super(code, message, details);
-  }
-}
+export { HttpError };
 
 export const unauthorized = (message: string) => new HttpError(401, 'KILN_ERR_UNAUTHORIZED', message);
 export const forbidden = (message: string) => new HttpError(403, 'KILN_ERR_FORBIDDEN', message);
