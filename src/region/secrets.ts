@@ -90,17 +90,16 @@ function subjectSafe(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 60);
 }
 
+/** openssl req arguments for a new, unencrypted P-256 key (CA and server alike). */
+const NEW_P256_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+
 /** CA key + self-signed CA certificate (P-256, 10 years) written into `dir`. */
 async function makeCa(dir: string): Promise<void> {
   await openssl(
     [
       'req',
       '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
+      ...NEW_P256_KEY,
       '-keyout',
       'ca-key.pem',
       '-out',
@@ -142,11 +141,7 @@ async function makeServerCert(dir: string, caDir: string): Promise<void> {
     [
       'req',
       '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
+      ...NEW_P256_KEY,
       '-keyout',
       'region-key.pem',
       '-out',
