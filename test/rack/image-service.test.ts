@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -12,6 +12,7 @@ import { imagesModule } from '../../src/region/images-module.js';
 import { ensureRegionSecrets } from '../../src/region/secrets.js';
 import { type RegionWorker, startRegionWorker } from '../../src/region/worker.js';
 import { createApiKey } from '../../src/storage/api-keys.js';
+import { importEphemeralImage, sha256 } from '../helpers/images.js';
 import { testConfig, waitFor } from '../region/helpers.js';
 
 /**
@@ -19,8 +20,6 @@ import { testConfig, waitFor } from '../region/helpers.js';
  * on loopback, HTTP on loopback), a RegionClient, and the rack image service. An import through
  * the API reaches the rack's cache without waiting for a poll: the region asks the rack to sync.
  */
-
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 let env: ReturnType<typeof testConfig>;
 let worker: RegionWorker;
@@ -70,36 +69,15 @@ after(async () => {
 test('an import through the API lands in the rack cache, verified, without waiting for a poll', async () => {
   const kernel = randomBytes(1024 * 1024 + 7);
   const initrd = randomBytes(54_321);
-  for (const f of [kernel, initrd]) {
-    const res = await fetch(`${base}/api/v1/images?sha256=${sha(f)}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/octet-stream' },
-      body: f,
-    });
-    assert.equal(res.status, 201);
-  }
-  const res = await fetch(`${base}/api/v1/boot-resources/import`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({
-      name: 'kiln/ephemeral',
-      architecture: 'amd64/generic',
-      kind: 'ephemeral',
-      files: [
-        { name: 'vmlinuz', filetype: 'kernel', sha256: sha(kernel) },
-        { name: 'initrd.img', filetype: 'initrd', sha256: sha(initrd) },
-      ],
-    }),
-  });
-  assert.equal(res.status, 201);
+  await importEphemeralImage(base, key, kernel, initrd);
   const kpath = await waitFor(
     'the kernel in the rack cache',
-    () => images.cache.pathFor(sha(kernel)),
+    () => images.cache.pathFor(sha256(kernel)),
     30_000,
   );
   const ipath = await waitFor(
     'the initrd in the rack cache',
-    () => images.cache.pathFor(sha(initrd)),
+    () => images.cache.pathFor(sha256(initrd)),
     30_000,
   );
   assert.ok(readFileSync(kpath).equals(kernel));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { silentLogger } from '../../src/lib/logger.js';
 import { createApiKey } from '../../src/storage/api-keys.js';
 import { openRegionDatabase } from '../../src/storage/region-db.js';
+import { importEphemeralImage, sha256 } from '../helpers/images.js';
 import { highPort, waitFor } from '../region/helpers.js';
 
 /**
@@ -20,7 +21,6 @@ import { highPort, waitFor } from '../region/helpers.js';
 
 const MAIN = join(import.meta.dirname, '../../src/main.ts');
 const LOADER = '/usr/lib/ipxe/undionly.kpxe';
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 function run(cmd: string, args: string[]): Promise<{ code: number; stdout: Buffer; stderr: string }> {
   return new Promise((resolve) => {
@@ -172,30 +172,9 @@ test('kiln all with rack.workers=2: both workers serve TFTP and HTTP, a killed w
   db.close();
   const kernel = randomBytes(300_000);
   const initrd = randomBytes(120_000);
-  for (const f of [kernel, initrd]) {
-    const res = await fetch(`${region}/api/v1/images?sha256=${sha(f)}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/octet-stream' },
-      body: f,
-    });
-    assert.equal(res.status, 201);
-  }
-  const imported = await fetch(`${region}/api/v1/boot-resources/import`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({
-      name: 'kiln/ephemeral',
-      architecture: 'amd64/generic',
-      kind: 'ephemeral',
-      files: [
-        { name: 'vmlinuz', filetype: 'kernel', sha256: sha(kernel) },
-        { name: 'initrd.img', filetype: 'initrd', sha256: sha(initrd) },
-      ],
-    }),
-  });
-  assert.equal(imported.status, 201);
+  await importEphemeralImage(region, key, kernel, initrd);
   // The main process syncs the cache; the workers serve it (the path comes from the main process).
-  const kernelUrl = `${base}/images/${sha(kernel)}/vmlinuz`;
+  const kernelUrl = `${base}/images/${sha256(kernel)}/vmlinuz`;
   await waitFor('the kernel in the rack cache', async () => (await curl(kernelUrl)).status === 200, 30_000);
 
   const loader = readFileSync(LOADER);
@@ -205,13 +184,13 @@ test('kiln all with rack.workers=2: both workers serve TFTP and HTTP, a killed w
     assert.ok((await tftpGet(running.tftp, 'undionly.kpxe', local)).equals(loader), 'TFTP loader bytes');
     const tftpScript = (await tftpGet(running.tftp, `boot/${mac}.ipxe`, local)).toString();
     assert.match(tftpScript, /^#!ipxe/);
-    assert.ok(tftpScript.includes(`/images/${sha(kernel)}/vmlinuz`), 'script names the kernel');
+    assert.ok(tftpScript.includes(`/images/${sha256(kernel)}/vmlinuz`), 'script names the kernel');
     const httpLoader = await curl(`${base}/undionly.kpxe`);
     assert.equal(httpLoader.status, 200);
     assert.ok(httpLoader.body.equals(loader), 'HTTP loader bytes');
     const httpScript = await curl(`${base}/boot/${mac}.ipxe`);
     assert.equal(httpScript.status, 200);
-    assert.ok(httpScript.body.toString().includes(`/images/${sha(initrd)}/initrd.img`));
+    assert.ok(httpScript.body.toString().includes(`/images/${sha256(initrd)}/initrd.img`));
     const k = await curl(kernelUrl);
     assert.ok(k.body.equals(kernel), 'kernel bytes');
   };
